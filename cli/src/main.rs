@@ -1,0 +1,2 @@
+//! The `rekey` command line.
+fn main() {}

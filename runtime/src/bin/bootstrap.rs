@@ -1,0 +1,2 @@
+//! The Lambda entry point.
+fn main() {}

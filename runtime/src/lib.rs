@@ -1,0 +1,1 @@
+//! The key lifecycle engine, the AWS adapters and the Lambda handlers.

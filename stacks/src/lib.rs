@@ -1,0 +1,1 @@
+//! The four rekey stacks as pure functions from config to template.

@@ -1,0 +1,1 @@
+//! Typed CloudFormation model, cloud assembly and Lambda asset packaging.

@@ -1,0 +1,1 @@
+//! Test harness: moto server, tool paths, fixtures.
