@@ -1,2 +1,43 @@
-//! The `rekey` command line.
-fn main() {}
+//! The `rekey` command line: parses arguments, dispatches to one function per
+//! verb (`commands/`), and turns the result into a documented exit code.
+
+mod commands;
+mod exit;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Keeps IAM user access keys rotated across an AWS Organization.
+#[derive(Debug, Parser)]
+#[command(name = "rekey", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Synth(commands::synth::Args),
+    Ls(commands::ls::Args),
+    Validate(commands::validate::Args),
+    Init(commands::init::Args),
+    Schema(commands::schema::Args),
+    Plan(commands::plan::Args),
+    Rotate(commands::rotate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    let result = match cli.command {
+        Command::Synth(args) => commands::synth::run(args, &mut stdout),
+        Command::Ls(args) => commands::ls::run(args, &mut stdout),
+        Command::Validate(args) => commands::validate::run(args, &mut stdout),
+        Command::Init(args) => commands::init::run(args, &mut stdout),
+        Command::Schema(args) => commands::schema::run(args, &mut stdout),
+        Command::Plan(args) => commands::plan::run(args, &mut stdout),
+        Command::Rotate(args) => commands::rotate::run(args, &mut stdout),
+    };
+    exit::report(result)
+}

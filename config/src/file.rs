@@ -134,11 +134,7 @@ pub struct StackSetSettings {
 
 impl Default for StackSetSettings {
     fn default() -> Self {
-        Self {
-            call_as: CallAs::SelfAccount,
-            max_concurrent_percentage: 25,
-            failure_tolerance_percentage: 0,
-        }
+        Self { call_as: CallAs::SelfAccount, max_concurrent_percentage: 25, failure_tolerance_percentage: 0 }
     }
 }
 
@@ -273,7 +269,8 @@ impl Default for Notifications {
             admin_recipients: Vec::new(),
             notify_account_email: true,
             owner_tag_key: None,
-            subject: "[rekey] IAM access keys in account {{ account_id }} ({{ mode }}): {{ action_count }} item(s)".to_string(),
+            subject: "[rekey] IAM access keys in account {{ account_id }} ({{ mode }}): {{ action_count }} item(s)"
+                .to_string(),
             html_template: None,
             text_template: None,
             send_when_nothing_to_report: false,
@@ -293,17 +290,12 @@ pub struct Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Self {
-            expression: "rate(24 hours)".to_string(),
-            enabled: true,
-        }
+        Self { expression: "rate(24 hours)".to_string(), enabled: true }
     }
 }
 
 /// A VPC interface or gateway endpoint rekey can create.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
     /// STS (interface).
@@ -322,14 +314,8 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in a fixed order.
-    pub const ALL: [Endpoint; 6] = [
-        Endpoint::Sts,
-        Endpoint::Secretsmanager,
-        Endpoint::Sqs,
-        Endpoint::Ses,
-        Endpoint::Logs,
-        Endpoint::S3,
-    ];
+    pub const ALL: [Endpoint; 6] =
+        [Endpoint::Sts, Endpoint::Secretsmanager, Endpoint::Sqs, Endpoint::Ses, Endpoint::Logs, Endpoint::S3];
 
     /// The service part of `com.amazonaws.{region}.{service}`.
     pub fn service_name(self) -> &'static str {

@@ -159,13 +159,7 @@ mod tests {
         assert!(OuId::try_from("ou-ab12-cd34ef56").is_ok());
         assert!(OuId::try_from("r-ab12").is_ok());
         assert!(OuId::try_from("ou-AB12").is_err());
-        for region in [
-            "us-east-1",
-            "eu-central-2",
-            "ap-southeast-4",
-            "us-gov-west-1",
-            "il-central-1",
-        ] {
+        for region in ["us-east-1", "eu-central-2", "ap-southeast-4", "us-gov-west-1", "il-central-1"] {
             assert!(Region::try_from(region).is_ok(), "{region}");
         }
         for region in ["us-east", "useast1", "mars-north-1", "US-EAST-1"] {
@@ -179,9 +173,6 @@ mod tests {
     #[test]
     fn error_names_value_and_expectation() {
         let err = AccountId::try_from("42").unwrap_err();
-        assert_eq!(
-            err,
-            "`42` is not a 12-digit AWS account id (expected to match `^[0-9]{12}$`)"
-        );
+        assert_eq!(err, "`42` is not a 12-digit AWS account id (expected to match `^[0-9]{12}$`)");
     }
 }

@@ -85,16 +85,10 @@ impl ConfigError {
     pub fn issues(&self) -> Vec<ConfigIssue> {
         match self {
             ConfigError::Read { path, source } => {
-                vec![ConfigIssue {
-                    path: "(file)".into(),
-                    message: format!("{}: {source}", path.display()),
-                }]
+                vec![ConfigIssue { path: "(file)".into(), message: format!("{}: {source}", path.display()) }]
             }
             ConfigError::Syntax { path, message, .. } => {
-                vec![ConfigIssue {
-                    path: path.clone(),
-                    message: message.clone(),
-                }]
+                vec![ConfigIssue { path: path.clone(), message: message.clone() }]
             }
             ConfigError::Invalid { issues, .. } => issues.clone(),
         }
@@ -172,27 +166,20 @@ impl Config {
 
     /// The built-in default configuration.
     pub fn builtin_default() -> Config {
-        Self::from_yaml_str(DEFAULT_CONFIG_YAML, None)
-            .expect("the built-in default config is valid")
+        Self::from_yaml_str(DEFAULT_CONFIG_YAML, None).expect("the built-in default config is valid")
     }
 
     /// Parses and validates YAML text. Template override paths are not read.
     pub fn from_yaml_str(text: &str, origin: Option<&str>) -> Result<Config, ConfigError> {
         let file = parse_yaml(text, origin)?;
-        Self::validate_with(
-            file,
-            TemplateOverrides::default(),
-            origin.map(str::to_string),
-        )
+        Self::validate_with(file, TemplateOverrides::default(), origin.map(str::to_string))
     }
 
     /// Reads, parses and validates a YAML file, and reads the email template
     /// overrides it names (paths relative to the file).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let origin = path.display().to_string();
         let file = parse_yaml(&text, Some(&origin))?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -219,10 +206,7 @@ impl Config {
         if issues.is_empty() {
             Ok(Config { file, templates })
         } else {
-            Err(ConfigError::Invalid {
-                origin: Some(origin),
-                issues,
-            })
+            Err(ConfigError::Invalid { origin: Some(origin), issues })
         }
     }
 
@@ -279,12 +263,11 @@ impl Config {
     pub fn from_runtime_json(json: &str, asset_root: &Path) -> Result<Config, ConfigError> {
         let origin = Some(format!("${CONFIG_ENV}"));
         let de = &mut serde_json::Deserializer::from_str(json);
-        let file: ConfigFile =
-            serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Syntax {
-                origin: origin.clone(),
-                path: display_path(&e.path().to_string()),
-                message: e.inner().to_string(),
-            })?;
+        let file: ConfigFile = serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Syntax {
+            origin: origin.clone(),
+            path: display_path(&e.path().to_string()),
+            message: e.inner().to_string(),
+        })?;
         let read = |set: bool, rel: &str| {
             if set {
                 std::fs::read_to_string(asset_root.join(rel)).ok()
@@ -293,14 +276,8 @@ impl Config {
             }
         };
         let templates = TemplateOverrides {
-            html: read(
-                file.notifications.html_template.is_some(),
-                ASSET_HTML_TEMPLATE,
-            ),
-            text: read(
-                file.notifications.text_template.is_some(),
-                ASSET_TEXT_TEMPLATE,
-            ),
+            html: read(file.notifications.html_template.is_some(), ASSET_HTML_TEMPLATE),
+            text: read(file.notifications.text_template.is_some(), ASSET_TEXT_TEMPLATE),
         };
         Self::validate_with(file, templates, origin)
     }
@@ -343,11 +320,7 @@ fn parse_yaml(text: &str, origin: Option<&str>) -> Result<ConfigFile, ConfigErro
         if let (Some(loc), false) = (inner.location(), message.contains(" at line ")) {
             message = format!("{message} (line {}, column {})", loc.line(), loc.column());
         }
-        ConfigError::Syntax {
-            origin: origin.map(str::to_string),
-            path: display_path(&e.path().to_string()),
-            message,
-        }
+        ConfigError::Syntax { origin: origin.map(str::to_string), path: display_path(&e.path().to_string()), message }
     })
 }
 

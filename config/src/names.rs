@@ -19,12 +19,7 @@ pub enum StackId {
 
 impl StackId {
     /// Every stack, in deployment order.
-    pub const ALL: [StackId; 4] = [
-        StackId::VpcEndpoints,
-        StackId::InventoryRole,
-        StackId::MemberRole,
-        StackId::Main,
-    ];
+    pub const ALL: [StackId; 4] = [StackId::VpcEndpoints, StackId::InventoryRole, StackId::MemberRole, StackId::Main];
 
     /// Suffix of the stack name (`main`, `member-role`, ...).
     pub fn suffix(self) -> &'static str {
@@ -120,16 +115,12 @@ impl Names {
 
     /// The secret holding `user_name`'s key in `account_id`.
     pub fn secret_name(&self, account_id: &str, user_name: &str) -> String {
-        self.secret_name_pattern
-            .replace("{account_id}", account_id)
-            .replace("{user_name}", user_name)
+        self.secret_name_pattern.replace("{account_id}", account_id).replace("{user_name}", user_name)
     }
 
     /// The secret name with `{account_id}` filled and `{user_name}` as `*`:
     /// the IAM resource pattern that scopes Secrets Manager writes.
     pub fn secret_name_glob(&self, account_id: &str) -> String {
-        self.secret_name_pattern
-            .replace("{account_id}", account_id)
-            .replace("{user_name}", "*")
+        self.secret_name_pattern.replace("{account_id}", account_id).replace("{user_name}", "*")
     }
 }

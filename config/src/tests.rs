@@ -29,30 +29,19 @@ fn syntax_errors_name_the_path() {
     let err = Config::from_yaml_str("lifecycle:\n  rotate_after_days: ninety\n", None).unwrap_err();
     let issues = err.issues();
     assert_eq!(issues[0].path, "lifecycle.rotate_after_days");
-    assert!(
-        issues[0].message.contains("invalid type"),
-        "{}",
-        issues[0].message
-    );
+    assert!(issues[0].message.contains("invalid type"), "{}", issues[0].message);
 
     let err = Config::from_yaml_str("lifecycle:\n  rotate_days: 3\n", None).unwrap_err();
-    assert!(
-        err.to_string().contains("unknown field `rotate_days`"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("unknown field `rotate_days`"), "{err}");
 
-    let err = Config::from_yaml_str("organization:\n  exclude_account_ids: ['1234']\n", None)
-        .unwrap_err();
+    let err = Config::from_yaml_str("organization:\n  exclude_account_ids: ['1234']\n", None).unwrap_err();
     assert_eq!(err.issues()[0].path, "organization.exclude_account_ids[0]");
 }
 
 #[test]
 fn day_ordering_message_matches_the_documented_wording() {
-    let err = Config::from_yaml_str(
-        "lifecycle:\n  rotate_after_days: 100\n  deactivate_after_days: 95\n",
-        None,
-    )
-    .unwrap_err();
+    let err =
+        Config::from_yaml_str("lifecycle:\n  rotate_after_days: 100\n  deactivate_after_days: 95\n", None).unwrap_err();
     assert_eq!(
         err.issues(),
         vec![ConfigIssue {
@@ -91,36 +80,19 @@ fn names_are_derived_once() {
     let names = Config::builtin_default().names();
     assert_eq!(names.member_role, "rekey-member");
     assert_eq!(names.inventory_role, "rekey-inventory");
-    assert_eq!(
-        names.execution_role(Function::Rotation),
-        "rekey-rotation-fn"
-    );
+    assert_eq!(names.execution_role(Function::Rotation), "rekey-rotation-fn");
     assert_eq!(names.stack(StackId::MemberRole), "rekey-member-role");
-    assert_eq!(
-        names.secret_name("111122223333", "alice"),
-        "Account_111122223333_User_alice_AccessKey"
-    );
-    assert_eq!(
-        names.secret_name_glob("111122223333"),
-        "Account_111122223333_User_*_AccessKey"
-    );
+    assert_eq!(names.secret_name("111122223333", "alice"), "Account_111122223333_User_alice_AccessKey");
+    assert_eq!(names.secret_name_glob("111122223333"), "Account_111122223333_User_*_AccessKey");
 }
 
 #[test]
 fn schema_describes_every_section() {
     let schema = json_schema();
     let props = schema["properties"].as_object().unwrap();
-    for section in [
-        "deployment",
-        "organization",
-        "lifecycle",
-        "mode",
-        "secrets",
-        "notifications",
-        "schedule",
-        "vpc",
-        "lambda",
-    ] {
+    for section in
+        ["deployment", "organization", "lifecycle", "mode", "secrets", "notifications", "schedule", "vpc", "lambda"]
+    {
         assert!(props.contains_key(section), "{section}");
     }
 }

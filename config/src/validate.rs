@@ -9,19 +9,14 @@ use regex::Regex;
 use std::collections::BTreeSet;
 
 /// Log retention values CloudWatch Logs accepts.
-pub const LOG_RETENTION_DAYS: [u32; 22] = [
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-];
+pub const LOG_RETENTION_DAYS: [u32; 22] =
+    [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 struct Issues(Vec<ConfigIssue>);
 
 impl Issues {
     fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigIssue {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.0.push(ConfigIssue { path: path.into(), message: message.into() });
     }
     fn check(&mut self, ok: bool, path: &str, message: impl FnOnce() -> String) {
         if !ok {
@@ -47,63 +42,39 @@ pub fn issues(file: &ConfigFile) -> Vec<ConfigIssue> {
 }
 
 fn deployment(d: &Deployment, out: &mut Issues) {
-    static BUCKET: Lazy<Regex> =
-        Lazy::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$").unwrap());
+    static BUCKET: Lazy<Regex> = Lazy::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$").unwrap());
     static QUALIFIER: Lazy<Regex> = Lazy::new(|| Regex::new(r"^[a-z0-9]{1,10}$").unwrap());
     if let Some(bucket) = &d.asset_bucket {
         out.check(BUCKET.is_match(bucket) && !bucket.contains(".."), "deployment.asset_bucket", || {
             format!("`{bucket}` is not a valid S3 bucket name (3 to 63 lowercase letters, digits, `.` or `-`)")
         });
     }
-    out.check(
-        QUALIFIER.is_match(&d.bootstrap_qualifier),
-        "deployment.bootstrap_qualifier",
-        || {
-            format!(
-                "`{}` must be 1 to 10 lowercase letters or digits",
-                d.bootstrap_qualifier
-            )
-        },
-    );
+    out.check(QUALIFIER.is_match(&d.bootstrap_qualifier), "deployment.bootstrap_qualifier", || {
+        format!("`{}` must be 1 to 10 lowercase letters or digits", d.bootstrap_qualifier)
+    });
     for (key, value) in &d.tags {
         let path = format!("deployment.tags.{key}");
-        out.check(!key.is_empty() && key.len() <= 128, &path, || {
-            "a tag key must be 1 to 128 characters".into()
-        });
+        out.check(!key.is_empty() && key.len() <= 128, &path, || "a tag key must be 1 to 128 characters".into());
         out.check(!key.to_ascii_lowercase().starts_with("aws:"), &path, || {
             format!("tag key `{key}` uses the reserved `aws:` prefix")
         });
-        out.check(value.len() <= 256, &path, || {
-            "a tag value must be at most 256 characters".into()
-        });
+        out.check(value.len() <= 256, &path, || "a tag value must be at most 256 characters".into());
     }
 }
 
 fn organization(o: &Organization, out: &mut Issues) {
     for (i, id) in o.include_account_ids.iter().enumerate() {
-        out.check(
-            !o.exclude_account_ids.contains(id),
-            &format!("organization.include_account_ids[{i}]"),
-            || format!("account `{id}` is both included and excluded"),
-        );
+        out.check(!o.exclude_account_ids.contains(id), &format!("organization.include_account_ids[{i}]"), || {
+            format!("account `{id}` is both included and excluded")
+        });
     }
     for (i, id) in o.target_ou_ids.iter().enumerate() {
-        out.check(
-            !o.exclude_ou_ids.contains(id),
-            &format!("organization.target_ou_ids[{i}]"),
-            || format!("OU `{id}` is both a target and excluded"),
-        );
+        out.check(!o.exclude_ou_ids.contains(id), &format!("organization.target_ou_ids[{i}]"), || {
+            format!("OU `{id}` is both a target and excluded")
+        });
     }
-    duplicates(
-        &o.include_account_ids,
-        "organization.include_account_ids",
-        out,
-    );
-    duplicates(
-        &o.exclude_account_ids,
-        "organization.exclude_account_ids",
-        out,
-    );
+    duplicates(&o.include_account_ids, "organization.include_account_ids", out);
+    duplicates(&o.exclude_account_ids, "organization.exclude_account_ids", out);
     duplicates(&o.target_ou_ids, "organization.target_ou_ids", out);
     duplicates(&o.exclude_ou_ids, "organization.exclude_ou_ids", out);
     let s = &o.stackset;
@@ -112,29 +83,15 @@ fn organization(o: &Organization, out: &mut Issues) {
         "organization.stackset.max_concurrent_percentage",
         || format!("{} must be between 1 and 100", s.max_concurrent_percentage),
     );
-    out.check(
-        s.failure_tolerance_percentage <= 100,
-        "organization.stackset.failure_tolerance_percentage",
-        || {
-            format!(
-                "{} must be between 0 and 100",
-                s.failure_tolerance_percentage
-            )
-        },
-    );
+    out.check(s.failure_tolerance_percentage <= 100, "organization.stackset.failure_tolerance_percentage", || {
+        format!("{} must be between 0 and 100", s.failure_tolerance_percentage)
+    });
 }
 
 fn lifecycle(l: &Lifecycle, out: &mut Issues) {
-    out.check(
-        l.rotate_after_days > 0,
-        "lifecycle.rotate_after_days",
-        || {
-            format!(
-                "lifecycle.rotate_after_days ({}) must be greater than 0",
-                l.rotate_after_days
-            )
-        },
-    );
+    out.check(l.rotate_after_days > 0, "lifecycle.rotate_after_days", || {
+        format!("lifecycle.rotate_after_days ({}) must be greater than 0", l.rotate_after_days)
+    });
     out.check(l.deactivate_after_days > l.rotate_after_days, "lifecycle.deactivate_after_days", || {
         format!(
             "lifecycle.deactivate_after_days ({}) must be greater than lifecycle.rotate_after_days ({})",
@@ -147,32 +104,19 @@ fn lifecycle(l: &Lifecycle, out: &mut Issues) {
             l.delete_after_days, l.deactivate_after_days
         )
     });
-    out.check(
-        l.delete_after_days <= 3650,
-        "lifecycle.delete_after_days",
-        || {
-            format!(
-                "lifecycle.delete_after_days ({}) must be at most 3650",
-                l.delete_after_days
-            )
-        },
-    );
-    out.check(
-        l.warn_before_days < l.rotate_after_days.max(1),
-        "lifecycle.warn_before_days",
-        || {
-            format!(
+    out.check(l.delete_after_days <= 3650, "lifecycle.delete_after_days", || {
+        format!("lifecycle.delete_after_days ({}) must be at most 3650", l.delete_after_days)
+    });
+    out.check(l.warn_before_days < l.rotate_after_days.max(1), "lifecycle.warn_before_days", || {
+        format!(
             "lifecycle.warn_before_days ({}) must be less than lifecycle.rotate_after_days ({})",
             l.warn_before_days, l.rotate_after_days
         )
-        },
-    );
+    });
     if let Some(days) = l.require_unused_days_before_deactivate {
-        out.check(
-            days > 0,
-            "lifecycle.require_unused_days_before_deactivate",
-            || "must be greater than 0 when set (leave it out to disable the check)".into(),
-        );
+        out.check(days > 0, "lifecycle.require_unused_days_before_deactivate", || {
+            "must be greater than 0 when set (leave it out to disable the check)".into()
+        });
     }
 }
 
@@ -188,16 +132,12 @@ fn secrets(file: &ConfigFile, out: &mut Issues) {
     }
     if let Some(arn) = &s.kms_key_arn {
         let region = arn.as_str().split(':').nth(3).unwrap_or_default();
-        out.check(
-            region == file.deployment.region.as_str(),
-            "secrets.kms_key_arn",
-            || {
-                format!(
-                    "the KMS key is in `{region}` but secrets are stored in deployment.region `{}`",
-                    file.deployment.region
-                )
-            },
-        );
+        out.check(region == file.deployment.region.as_str(), "secrets.kms_key_arn", || {
+            format!(
+                "the KMS key is in `{region}` but secrets are stored in deployment.region `{}`",
+                file.deployment.region
+            )
+        });
     }
     secret_name_pattern(&s.name_pattern, out);
     for (i, region) in s.replica_regions.iter().enumerate() {
@@ -206,11 +146,7 @@ fn secrets(file: &ConfigFile, out: &mut Issues) {
         });
     }
     duplicates(&s.replica_regions, "secrets.replica_regions", out);
-    duplicates(
-        &s.extra_reader_principals,
-        "secrets.extra_reader_principals",
-        out,
-    );
+    duplicates(&s.extra_reader_principals, "secrets.extra_reader_principals", out);
 }
 
 fn secret_name_pattern(pattern: &str, out: &mut Issues) {
@@ -231,36 +167,24 @@ fn secret_name_pattern(pattern: &str, out: &mut Issues) {
     });
     let literal = PLACEHOLDER.replace_all(pattern, "x");
     out.check(ALLOWED.is_match(&literal), path, || {
-        format!(
-            "`{pattern}` may only contain letters, digits and `/_+=.@-` besides the placeholders"
-        )
+        format!("`{pattern}` may only contain letters, digits and `/_+=.@-` besides the placeholders")
     });
-    out.check(pattern.len() <= 256, path, || {
-        "must be at most 256 characters".into()
-    });
+    out.check(pattern.len() <= 256, path, || "must be at most 256 characters".into());
 }
 
 fn notifications(n: &Notifications, out: &mut Issues) {
-    out.check(
-        !n.subject.trim().is_empty(),
-        "notifications.subject",
-        || "must not be empty".into(),
-    );
+    out.check(!n.subject.trim().is_empty(), "notifications.subject", || "must not be empty".into());
     if let Some(tag) = &n.owner_tag_key {
-        out.check(
-            !tag.is_empty() && tag.len() <= 128,
-            "notifications.owner_tag_key",
-            || "an IAM tag key must be 1 to 128 characters".into(),
-        );
+        out.check(!tag.is_empty() && tag.len() <= 128, "notifications.owner_tag_key", || {
+            "an IAM tag key must be 1 to 128 characters".into()
+        });
     }
     duplicates(&n.admin_recipients, "notifications.admin_recipients", out);
 }
 
 fn schedule(s: &Schedule, out: &mut Issues) {
-    static RATE: Lazy<Regex> = Lazy::new(|| {
-        Regex::new(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)$")
-            .unwrap()
-    });
+    static RATE: Lazy<Regex> =
+        Lazy::new(|| Regex::new(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)$").unwrap());
     static CRON: Lazy<Regex> = Lazy::new(|| Regex::new(r"^cron\(\S+( \S+){5}\)$").unwrap());
     let e = &s.expression;
     out.check(RATE.is_match(e) || CRON.is_match(e), "schedule.expression", || {
@@ -274,48 +198,28 @@ fn vpc(v: &Vpc, out: &mut Issues) {
     if !v.enabled {
         return;
     }
-    out.check(v.vpc_id.is_some(), "vpc.vpc_id", || {
-        "required when vpc.enabled is true".into()
-    });
+    out.check(v.vpc_id.is_some(), "vpc.vpc_id", || "required when vpc.enabled is true".into());
     out.check(!v.subnet_ids.is_empty(), "vpc.subnet_ids", || {
         "at least one subnet is required when vpc.enabled is true (two or more for multi-AZ)".into()
     });
-    out.check(
-        !v.endpoints.contains(&Endpoint::S3) || !v.route_table_ids.is_empty(),
-        "vpc.route_table_ids",
-        || {
-            "the `s3` gateway endpoint needs at least one route table id, or it routes nothing"
-                .into()
-        },
-    );
+    out.check(!v.endpoints.contains(&Endpoint::S3) || !v.route_table_ids.is_empty(), "vpc.route_table_ids", || {
+        "the `s3` gateway endpoint needs at least one route table id, or it routes nothing".into()
+    });
 }
 
 fn lambda(l: &Lambda, out: &mut Issues) {
-    out.check(
-        (128..=10240).contains(&l.memory_mb),
-        "lambda.memory_mb",
-        || format!("{} must be between 128 and 10240", l.memory_mb),
-    );
-    out.check(
-        (1..=900).contains(&l.timeout_seconds),
-        "lambda.timeout_seconds",
-        || format!("{} must be between 1 and 900", l.timeout_seconds),
-    );
-    out.check(
-        LOG_RETENTION_DAYS.contains(&l.log_retention_days),
-        "lambda.log_retention_days",
-        || {
-            format!(
-                "{} is not a CloudWatch Logs retention value ({LOG_RETENTION_DAYS:?})",
-                l.log_retention_days
-            )
-        },
-    );
-    out.check(
-        (2..=1000).contains(&l.rotation_max_concurrency),
-        "lambda.rotation_max_concurrency",
-        || format!("{} must be between 2 and 1000", l.rotation_max_concurrency),
-    );
+    out.check((128..=10240).contains(&l.memory_mb), "lambda.memory_mb", || {
+        format!("{} must be between 128 and 10240", l.memory_mb)
+    });
+    out.check((1..=900).contains(&l.timeout_seconds), "lambda.timeout_seconds", || {
+        format!("{} must be between 1 and 900", l.timeout_seconds)
+    });
+    out.check(LOG_RETENTION_DAYS.contains(&l.log_retention_days), "lambda.log_retention_days", || {
+        format!("{} is not a CloudWatch Logs retention value ({LOG_RETENTION_DAYS:?})", l.log_retention_days)
+    });
+    out.check((2..=1000).contains(&l.rotation_max_concurrency), "lambda.rotation_max_concurrency", || {
+        format!("{} must be between 2 and 1000", l.rotation_max_concurrency)
+    });
 }
 
 fn duplicates<T: Ord + std::fmt::Display>(items: &[T], path: &str, out: &mut Issues) {

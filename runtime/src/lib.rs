@@ -1,1 +1,3 @@
 //! The key lifecycle engine, the AWS adapters and the Lambda handlers.
+
+pub mod lifecycle;

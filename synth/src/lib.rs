@@ -1,1 +1,3 @@
 //! Typed CloudFormation model, cloud assembly and Lambda asset packaging.
+
+pub mod asset;

@@ -1,0 +1,54 @@
+//! Exit codes of every verb, documented in the README, and the one place an
+//! error becomes a message on stderr.
+
+use std::process::ExitCode;
+
+/// Success.
+pub const OK: u8 = 0;
+/// The verb ran and found what it reports as a failure: an account that
+/// failed in `rotate`, a difference with `diff --fail`.
+pub const FAILED: u8 = 1;
+/// Bad command-line usage (clap's own code).
+#[allow(dead_code)]
+pub const USAGE: u8 = 2;
+/// The configuration is invalid; nothing was written.
+pub const INVALID_CONFIG: u8 = 3;
+/// Building, packaging or writing output failed (missing tool, I/O).
+pub const BUILD: u8 = 4;
+/// An AWS call failed (credentials, permissions, service error).
+pub const AWS: u8 = 5;
+
+/// An error tagged with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
+        Self { code, error: error.into() }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        let error = error.into();
+        let code = if error.downcast_ref::<rekey_config::ConfigError>().is_some() { INVALID_CONFIG } else { BUILD };
+        Failure { code, error }
+    }
+}
+
+/// What a verb returns: the exit code on success paths (0 or 1), or a failure.
+pub type VerbResult = Result<u8, Failure>;
+
+/// Prints the error chain (if any) and returns the process exit code.
+pub fn report(result: VerbResult) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Plain data the lifecycle engine decides over: what is known about an
+//! account's users and keys (facts, read by the audit), the policy (from the
+//! config), and what the engine decides (the plan). No I/O types here.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// IAM user tag (value `YYYY-MM-DD`) that exempts a user until that date.
+pub const EXEMPT_UNTIL_TAG: &str = "rekey:exempt-until";
+/// IAM user tag explaining an exemption.
+pub const EXEMPT_REASON_TAG: &str = "rekey:exempt-reason";
+/// Prefix of the IAM user tag rekey writes when it deactivates a key:
+/// `rekey:deactivated:<AccessKeyId>` = RFC 3339 time. IAM keeps no
+/// deactivation time, so this is how the delete grace is measured.
+pub const DEACTIVATED_TAG_PREFIX: &str = "rekey:deactivated:";
+/// Prefix of the IAM user tag rekey writes when it first sees an inactive
+/// key it did not deactivate: `rekey:seen-inactive:<AccessKeyId>` = RFC 3339 time.
+pub const SEEN_INACTIVE_TAG_PREFIX: &str = "rekey:seen-inactive:";
+
+/// Status of an access key, as IAM reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KeyStatus {
+    /// Usable.
+    Active,
+    /// Disabled, but not deleted.
+    Inactive,
+}
+
+/// One access key of a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFacts {
+    /// `AKIA...`.
+    pub access_key_id: String,
+    /// Active or inactive.
+    pub status: KeyStatus,
+    /// IAM's CreateDate.
+    pub created: DateTime<Utc>,
+    /// Last use, if IAM has seen one.
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+/// What the user's rekey secret says, if the user has one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretFacts {
+    /// ARN of the secret.
+    pub arn: String,
+    /// Key id stored in the `AWSCURRENT` version.
+    pub current_key_id: Option<String>,
+    /// Key id stored in the `AWSPENDING` version (a rotation that did not finish).
+    pub pending_key_id: Option<String>,
+    /// When a rotation was recorded as started and has not finished (the
+    /// secret's `rekey:rotation-started` tag), even if no key was stored yet.
+    pub rotation_started: Option<DateTime<Utc>>,
+}
+
+/// Everything the engine needs to know about one IAM user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFacts {
+    /// IAM user name.
+    pub user_name: String,
+    /// IAM user ARN.
+    pub user_arn: String,
+    /// The user's keys (IAM allows at most two).
+    pub keys: Vec<KeyFacts>,
+    /// The user's tags (exemption tags, owner tag, rekey's own records).
+    pub tags: BTreeMap<String, String>,
+    /// Member of the configured exemption group.
+    pub in_exemption_group: bool,
+    /// The user's rekey secret, if one exists.
+    pub secret: Option<SecretFacts>,
+}
+
+/// Everything the engine needs to know about one account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountFacts {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// Account name from Organizations (or the id in single-account mode).
+    pub account_name: String,
+    /// Account email from Organizations, when known.
+    pub account_email: Option<String>,
+    /// Every user of the account (all pages).
+    pub users: Vec<UserFacts>,
+}
+
+/// The lifecycle policy, from `lifecycle` in the config plus per-run options.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// A key expires at this age (days).
+    pub rotate_after_days: u32,
+    /// An expired key is deactivated at this age (days), after the replacement's grace.
+    pub deactivate_after_days: u32,
+    /// A deactivated key is deleted at this age (days), after the inactive grace.
+    pub delete_after_days: u32,
+    /// Each pending action is announced this many days ahead.
+    pub warn_before_days: u32,
+    /// Delete inactive keys rekey did not deactivate.
+    pub delete_stale_inactive_keys: bool,
+    /// Postpone deactivation of a key used within this many days.
+    pub require_unused_days_before_deactivate: Option<u32>,
+    /// Users whose keys are rotated now whatever their age (event or CLI).
+    pub force_rotate: BTreeSet<String>,
+}
+
+impl Policy {
+    /// The policy a config describes, with no forced users.
+    pub fn from_config(lifecycle: &rekey_config::Lifecycle) -> Policy {
+        Policy {
+            rotate_after_days: lifecycle.rotate_after_days,
+            deactivate_after_days: lifecycle.deactivate_after_days,
+            delete_after_days: lifecycle.delete_after_days,
+            warn_before_days: lifecycle.warn_before_days,
+            delete_stale_inactive_keys: lifecycle.delete_stale_inactive_keys,
+            require_unused_days_before_deactivate: lifecycle.require_unused_days_before_deactivate,
+            force_rotate: BTreeSet::new(),
+        }
+    }
+}
+
+/// What rekey does (or, in audit mode, would do) to a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Create a replacement key and store it in the user's secret (old key stays active).
+    Rotate,
+    /// Finish a rotation a crashed run left half done (verify and promote the pending version).
+    CompleteRotation,
+    /// Delete a key created by a crashed run whose secret was never stored, so the rotation can start over.
+    DeleteOrphanKey,
+    /// Set a key Inactive.
+    Deactivate,
+    /// Delete a key.
+    Delete,
+}
+
+/// Why an action or warning exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The key reached `rotate_after_days`.
+    Expired,
+    /// The user is in the run's `force_rotate` list.
+    Forced,
+    /// The replacement has had its installation grace and the old key reached `deactivate_after_days`.
+    ReplacementGraceOver,
+    /// The key rekey deactivated reached `delete_after_days` and its inactive grace is over.
+    InactiveGraceOver,
+    /// An inactive key rekey did not deactivate (with `delete_stale_inactive_keys`).
+    StaleInactiveKey,
+    /// A crashed run left a pending rotation.
+    InterruptedRotation,
+    /// The old key was used recently (`require_unused_days_before_deactivate`).
+    RecentlyUsed,
+    /// Both keys are expired and active: no safe action.
+    BothKeysExpired,
+    /// An expired key beside an inactive key that may not be deleted yet.
+    InactiveKeyBlocksRotation,
+    /// An inactive key rekey did not deactivate, left alone.
+    InactiveNotByRekey,
+}
+
+/// One planned action. Everything a report or email line needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedAction {
+    /// Account id.
+    pub account_id: String,
+    /// IAM user name.
+    pub user_name: String,
+    /// The key acted on (for `Rotate`, the key being replaced).
+    pub access_key_id: String,
+    /// What is done.
+    pub action: ActionKind,
+    /// Why.
+    pub reason: Reason,
+    /// When it is due (at or before the planning time for actions taken now).
+    pub due: DateTime<Utc>,
+}
+
+/// How loud a warning is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// An action is coming within `warn_before_days`.
+    Warning,
+    /// A human must act (no safe automatic action exists, or one was postponed).
+    Critical,
+}
+
+/// An announcement: an action coming up, or a state that needs a person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Account id.
+    pub account_id: String,
+    /// IAM user name.
+    pub user_name: String,
+    /// The key concerned.
+    pub access_key_id: String,
+    /// The coming action, if any.
+    pub upcoming: Option<ActionKind>,
+    /// Why.
+    pub reason: Reason,
+    /// When the action is due, if any.
+    pub due: Option<DateTime<Utc>>,
+    /// Warning or critical.
+    pub severity: Severity,
+    /// Human-readable sentence.
+    pub message: String,
+}
+
+/// Where a user stands after planning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum UserStatus {
+    /// Keys are fine or actions are planned.
+    Managed,
+    /// Exempt (group membership, or the exempt-until tag); reported, not acted on.
+    Exempt {
+        /// Why (group name, or the tag's reason).
+        reason: String,
+        /// Until when, for tag exemptions.
+        until: Option<chrono::NaiveDate>,
+    },
+    /// No safe automatic action exists; a person must act.
+    NeedsManualAction {
+        /// What the person must do, and why.
+        reason: String,
+    },
+}
+
+/// The plan for one user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPlan {
+    /// IAM user name.
+    pub user_name: String,
+    /// Managed, exempt or needs manual action.
+    pub status: UserStatus,
+    /// Actions due now, in the order they must run.
+    pub actions: Vec<PlannedAction>,
+    /// Upcoming actions and problems.
+    pub warnings: Vec<Warning>,
+}
+
+/// The plan for one account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Account id.
+    pub account_id: String,
+    /// The planning time.
+    pub now: DateTime<Utc>,
+    /// One entry per user, in user-name order.
+    pub users: Vec<UserPlan>,
+}
