@@ -1,4 +1,7 @@
 //! Typed CloudFormation model, cloud assembly and Lambda asset packaging.
 
+pub mod assembly;
 pub mod asset;
+pub mod build;
 pub mod cfn;
+pub mod elf;
