@@ -1,1 +1,3 @@
 //! Test harness: moto server, tool paths, fixtures.
+
+pub mod moto;

@@ -1,0 +1,87 @@
+"""Test-only moto launcher: moto's ThreadedMotoServer plus a side control port.
+
+Started by `tests/src/moto.rs` with the moto venv's python (moto pinned by
+`scripts/install-tools`). Both servers bind 127.0.0.1 on free ports; the first
+stdout line is `{"moto": PORT, "control": PORT}`. The process exits when its
+stdin closes, so a test binary that dies never leaves a server behind.
+
+Control endpoint (moto has no clock in server mode, so keys are made old by
+editing moto's own backend objects; this relies on moto internals, which is
+why the moto version is pinned):
+
+  POST /backdate {"account_id", "access_key_id", "days", "last_used_days_ago"?}
+      moves the key's create_date `days` days into the past and, when
+      `last_used_days_ago` is given, sets its last use to that many days ago.
+"""
+
+import datetime
+import json
+import logging
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from moto.iam.models import AccessKeyLastUsed, iam_backends
+from moto.server import ThreadedMotoServer
+
+
+def find_key(account_id, access_key_id):
+    for partition in ("aws", "global"):
+        try:
+            backend = iam_backends[account_id][partition]
+        except KeyError:
+            continue
+        key = backend.access_keys.get(access_key_id)
+        if key is not None:
+            return key
+    return None
+
+
+class Control(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output quiet
+        pass
+
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            req = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError as e:
+            return self.reply(400, {"error": f"bad json: {e}"})
+        if self.path != "/backdate":
+            return self.reply(404, {"error": f"unknown path `{self.path}`"})
+        key = find_key(req["account_id"], req["access_key_id"])
+        if key is None:
+            return self.reply(404, {"error": f"no key `{req['access_key_id']}` in `{req['account_id']}`"})
+        key.create_date = key.create_date - datetime.timedelta(days=float(req["days"]))
+        if req.get("last_used_days_ago") is not None:
+            now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+            when = now - datetime.timedelta(days=float(req["last_used_days_ago"]))
+            key.last_used = AccessKeyLastUsed(timestamp=when, service="iam", region="us-east-1")
+        return self.reply(200, {"create_date": key.create_date.isoformat()})
+
+
+def main():
+    # Werkzeug logs every request to stderr; keep test output readable.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _, moto_port = server.get_host_and_port()
+    control = ThreadingHTTPServer(("127.0.0.1", 0), Control)
+    threading.Thread(target=control.serve_forever, daemon=True).start()
+    print(json.dumps({"moto": moto_port, "control": control.server_address[1]}), flush=True)
+    # Block until the parent closes our stdin (normally: the test binary exited).
+    sys.stdin.read()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
