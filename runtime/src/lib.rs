@@ -1,5 +1,11 @@
 //! The key lifecycle engine, the AWS adapters and the Lambda handlers.
 
+pub mod aws;
+pub mod handlers;
+pub mod inventory;
 pub mod lifecycle;
 pub mod messages;
+pub mod metrics;
+pub mod notify;
 pub mod report;
+pub mod run;

@@ -1,0 +1,48 @@
+//! SQS adapter: the [`MessageQueue`] port over `SendMessageBatch`.
+
+use crate::inventory::ports::{MessageQueue, QueueEntry, QueueError};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::Client;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+/// An SQS client.
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+}
+
+impl SqsQueue {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+impl MessageQueue for SqsQueue {
+    async fn send_batch(&self, queue_url: &str, entries: &[QueueEntry]) -> Result<Vec<String>, QueueError> {
+        let fail = |message: String| QueueError { queue_url: queue_url.to_string(), message };
+        let entries = entries
+            .iter()
+            .map(|e| SendMessageBatchRequestEntry::builder().id(&e.id).message_body(&e.body).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fail(e.to_string()))?;
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| fail(format!("sqs `SendMessageBatch` failed: {}", DisplayErrorContext(e))))?;
+        for f in out.failed() {
+            tracing::warn!(
+                queue_url,
+                id = f.id(),
+                code = f.code(),
+                sender_fault = f.sender_fault(),
+                "queue entry failed"
+            );
+        }
+        Ok(out.failed().iter().map(|f| f.id().to_string()).collect())
+    }
+}

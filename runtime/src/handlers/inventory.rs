@@ -1,0 +1,217 @@
+//! The inventory function: on the schedule (or a manual event), list the
+//! accounts the run covers and queue one message per account.
+//!
+//! Manual event: `{"dry_run": true, "force_rotate": ["alice"], "account_ids": ["111122223333"]}`;
+//! every field is optional, and a scheduled EventBridge event works as is.
+
+use super::{HandlerError, ACCOUNTS_QUEUE_ENV};
+use crate::aws::orgs::{caller_account_id, OrganizationsDirectory};
+use crate::aws::sqs::SqsQueue;
+use crate::inventory::ports::{send_all, Directory, MessageQueue};
+use crate::inventory::{account_messages, run_id, select_accounts, InventoryRequest};
+use chrono::{DateTime, Utc};
+use lambda_runtime::{service_fn, LambdaEvent};
+use rekey_config::{Config, Function};
+use serde::{Deserialize, Serialize};
+
+/// The fields rekey reads from a scheduled or manual event.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct InventoryEvent {
+    /// EventBridge event id (part of the run id).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// EventBridge event time.
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
+    /// Force audit mode for this run (never forces enforce).
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Users rotated now whatever their key age.
+    #[serde(default)]
+    pub force_rotate: Vec<String>,
+    /// Only these accounts (each must be covered by the config).
+    #[serde(default)]
+    pub account_ids: Vec<String>,
+}
+
+/// What the invocation returns (also logged).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryResponse {
+    /// The run id given to every message.
+    pub run_id: String,
+    /// Accounts queued, by id.
+    pub account_ids: Vec<String>,
+}
+
+/// What the handler needs, built once per container.
+#[derive(Debug)]
+pub struct InventoryDeps<D, Q> {
+    /// The validated config.
+    pub config: Config,
+    /// The organization (through the inventory role); `None` in single-account mode.
+    pub directory: Option<D>,
+    /// The queue client.
+    pub queue: Q,
+    /// Accounts queue URL.
+    pub queue_url: String,
+    /// The account the function runs in.
+    pub deployment_account_id: String,
+}
+
+/// Handles one event: select accounts, queue one message each.
+pub async fn handle<D: Directory, Q: MessageQueue>(
+    event: InventoryEvent,
+    request_id: &str,
+    now: DateTime<Utc>,
+    deps: &InventoryDeps<D, Q>,
+) -> Result<InventoryResponse, HandlerError> {
+    let request = InventoryRequest {
+        run_id: run_id(event.time.unwrap_or(now), event.id.as_deref().unwrap_or(request_id)),
+        dry_run: event.dry_run,
+        force_rotate: event.force_rotate,
+        account_ids: event.account_ids,
+    };
+    let accounts =
+        select_accounts(deps.directory.as_ref(), &deps.config, &deps.deployment_account_id, &request).await?;
+    let messages = account_messages(&accounts, &request);
+    let bodies = messages.iter().map(|m| serde_json::to_string(m).expect("messages serialize")).collect();
+    send_all(&deps.queue, &deps.queue_url, bodies).await?;
+    let response =
+        InventoryResponse { run_id: request.run_id, account_ids: accounts.into_iter().map(|a| a.id).collect() };
+    tracing::info!(
+        run_id = %response.run_id,
+        accounts = response.account_ids.len(),
+        dry_run = request.dry_run,
+        "accounts queued"
+    );
+    Ok(response)
+}
+
+/// Builds the real dependencies and runs the Lambda loop.
+pub async fn main(config: Config, sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
+    let deps = async {
+        let queue_url = super::env(ACCOUNTS_QUEUE_ENV)?;
+        let deployment_account_id = match &config.deployment.account_id {
+            Some(id) => id.to_string(),
+            None => caller_account_id(sdk).await.map_err(HandlerError::Setup)?,
+        };
+        let directory = match &config.organization {
+            None => None,
+            Some(org) => {
+                let management =
+                    org.management_account_id.as_ref().map(|a| a.to_string()).unwrap_or(deployment_account_id.clone());
+                let role_arn = format!("arn:aws:iam::{management}:role/{}", config.names().inventory_role);
+                Some(
+                    OrganizationsDirectory::assume(sdk, &role_arn, &config.names().session_name(Function::Inventory))
+                        .await,
+                )
+            }
+        };
+        Ok::<_, HandlerError>(InventoryDeps {
+            config,
+            directory,
+            queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk)),
+            queue_url,
+            deployment_account_id,
+        })
+    }
+    .await
+    .inspect_err(|e| tracing::error!(error = %e, "cannot start the inventory function"))?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<InventoryEvent>| async move {
+        let result = handle(event.payload, &event.context.request_id, Utc::now(), deps).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, retryable = e.is_retryable(), "inventory failed");
+        }
+        result
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::ports::{AccountState, DirectoryError, OrgAccount, QueueEntry, QueueError};
+    use std::cell::RefCell;
+
+    struct Flat(Vec<OrgAccount>);
+    impl Directory for Flat {
+        async fn list_accounts(&self) -> Result<Vec<OrgAccount>, DirectoryError> {
+            Ok(self.0.clone())
+        }
+        async fn list_accounts_for_parent(&self, _: &str) -> Result<Vec<OrgAccount>, DirectoryError> {
+            Ok(self.0.clone())
+        }
+        async fn list_child_ous(&self, _: &str) -> Result<Vec<String>, DirectoryError> {
+            Ok(vec![])
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorder(RefCell<Vec<String>>);
+    impl MessageQueue for Recorder {
+        async fn send_batch(&self, _: &str, entries: &[QueueEntry]) -> Result<Vec<String>, QueueError> {
+            self.0.borrow_mut().extend(entries.iter().map(|e| e.body.clone()));
+            Ok(vec![])
+        }
+    }
+
+    fn deps(accounts: Vec<OrgAccount>) -> InventoryDeps<Flat, Recorder> {
+        InventoryDeps {
+            config: Config::from_yaml_str("organization:\n  management_account_id: '111111111111'\n", None).unwrap(),
+            directory: Some(Flat(accounts)),
+            queue: Recorder::default(),
+            queue_url: "https://sqs.us-east-1.amazonaws.com/111111111111/rekey-accounts".into(),
+            deployment_account_id: "111111111111".into(),
+        }
+    }
+
+    fn account(id: &str) -> OrgAccount {
+        OrgAccount { id: id.into(), name: format!("n{id}"), email: None, state: AccountState::Active }
+    }
+
+    #[tokio::test]
+    async fn scheduled_event_queues_every_account_with_one_run_id() {
+        let event: InventoryEvent = serde_json::from_str(
+            r#"{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event",
+                "source":"aws.events","account":"111111111111","time":"2026-11-29T22:00:00Z","region":"us-east-1",
+                "resources":["arn:aws:events:us-east-1:111111111111:rule/rekey-schedule"],"detail":{}}"#,
+        )
+        .unwrap();
+        let deps = deps(vec![account("200000000001"), account("200000000002"), account("111111111111")]);
+        let now = Utc::now();
+        let out = handle(event, "req-1", now, &deps).await.unwrap();
+        assert_eq!(out.run_id, "20261129T220000Z-53dc4d37");
+        assert_eq!(out.account_ids, ["200000000001", "200000000002"]);
+        let sent: Vec<crate::messages::AccountMessage> =
+            deps.queue.0.borrow().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+        assert_eq!(sent.len(), 2);
+        assert!(sent.iter().all(|m| m.run_id == out.run_id && !m.dry_run));
+    }
+
+    #[tokio::test]
+    async fn manual_event_forces_audit_and_users_and_narrows_accounts() {
+        let event: InventoryEvent =
+            serde_json::from_str(r#"{"dry_run": true, "force_rotate": ["alice"], "account_ids": ["200000000002"]}"#)
+                .unwrap();
+        let deps = deps(vec![account("200000000001"), account("200000000002")]);
+        let now = DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z").unwrap().to_utc();
+        let out = handle(event, "c0ffee-77", now, &deps).await.unwrap();
+        assert_eq!(out.run_id, "20261129T100000Z-c0ffee77");
+        let sent = deps.queue.0.borrow();
+        assert_eq!(sent.len(), 1);
+        let m: crate::messages::AccountMessage = serde_json::from_str(&sent[0]).unwrap();
+        assert_eq!(
+            (m.account_id.as_str(), m.dry_run, m.force_rotate),
+            ("200000000002", true, vec!["alice".to_string()])
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_accounts_queues_nothing_and_succeeds() {
+        let deps = deps(vec![]);
+        let out = handle(InventoryEvent::default(), "r", Utc::now(), &deps).await.unwrap();
+        assert!(out.account_ids.is_empty());
+        assert!(deps.queue.0.borrow().is_empty());
+    }
+}

@@ -1,0 +1,156 @@
+//! The three Lambda handlers, one shape each: `main` initializes tracing,
+//! loads the config and the AWS clients once, then `run(service_fn(...))`
+//! calls a plain `handle(event, &deps)` that tests drive with fakes.
+//! `REKEY_FUNCTION` (set by the synthesizer) selects the handler of the one
+//! `bootstrap` binary.
+
+pub mod inventory;
+pub mod notifier;
+pub mod rotation;
+
+use crate::inventory::ports::QueueError;
+use crate::inventory::InventoryError;
+use rekey_config::{Config, ConfigError, Function, CONFIG_ENV};
+use std::path::PathBuf;
+
+/// Environment variable selecting the handler (`inventory`, `rotation`, `notifier`).
+pub const FUNCTION_ENV: &str = "REKEY_FUNCTION";
+/// Environment variable holding the accounts queue URL (inventory → rotation).
+pub const ACCOUNTS_QUEUE_ENV: &str = "REKEY_ACCOUNTS_QUEUE_URL";
+/// Environment variable holding the notifications queue URL (rotation → notifier).
+pub const NOTIFICATIONS_QUEUE_ENV: &str = "REKEY_NOTIFICATIONS_QUEUE_URL";
+
+/// Why an invocation failed as a whole. Mapped to the Lambda error type
+/// `rekey.Retryable.*` or `rekey.Fatal.*` so alarms and retries can tell them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The config in the environment is invalid (a deployment bug: retrying does not help).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The environment lacks something the function needs.
+    #[error("environment variable `{0}` is not set; redeploy with `rekey deploy`")]
+    MissingEnv(&'static str),
+    /// `REKEY_FUNCTION` names no handler.
+    #[error("`{FUNCTION_ENV}` is `{0}`; expected `inventory`, `rotation` or `notifier`")]
+    UnknownFunction(String),
+    /// The account list could not be built.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    /// A queue send failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// A set-up call (identity, templates) failed.
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl HandlerError {
+    /// Whether the same invocation may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HandlerError::Inventory(e) => e.is_retryable(),
+            HandlerError::Queue(_) => true,
+            HandlerError::Setup(_) => true,
+            HandlerError::Config(_) | HandlerError::MissingEnv(_) | HandlerError::UnknownFunction(_) => false,
+        }
+    }
+
+    /// The Lambda `errorType`, e.g. `rekey.Retryable.Queue`.
+    pub fn error_type(&self) -> String {
+        let kind = match self {
+            HandlerError::Config(_) => "Config",
+            HandlerError::MissingEnv(_) => "MissingEnv",
+            HandlerError::UnknownFunction(_) => "UnknownFunction",
+            HandlerError::Inventory(_) => "Inventory",
+            HandlerError::Queue(_) => "Queue",
+            HandlerError::Setup(_) => "Setup",
+        };
+        format!("rekey.{}.{kind}", if self.is_retryable() { "Retryable" } else { "Fatal" })
+    }
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.error_type(), error_message: e.to_string() }
+    }
+}
+
+/// JSON logs on stdout (CloudWatch Logs), level from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// The config as the function was deployed with it: `REKEY_CONFIG` JSON,
+/// template overrides from the unpacked asset (`LAMBDA_TASK_ROOT`, or the
+/// binary's folder).
+pub fn load_config() -> Result<Config, HandlerError> {
+    let json = std::env::var(CONFIG_ENV).map_err(|_| HandlerError::MissingEnv(CONFIG_ENV))?;
+    let root = std::env::var_os("LAMBDA_TASK_ROOT").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("."))
+    });
+    Ok(Config::from_runtime_json(&json, &root)?)
+}
+
+/// A required environment variable.
+pub fn env(name: &'static str) -> Result<String, HandlerError> {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(HandlerError::MissingEnv(name))
+}
+
+/// Which handler `REKEY_FUNCTION` selects.
+pub fn selected_function() -> Result<Function, HandlerError> {
+    let name = env(FUNCTION_ENV)?;
+    Function::ALL.into_iter().find(|f| f.name() == name).ok_or(HandlerError::UnknownFunction(name))
+}
+
+/// The `bootstrap` binary's body: start the selected handler's runtime loop.
+pub async fn main_from_env() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let started = async {
+        let function = selected_function()?;
+        let config = load_config()?;
+        Ok::<_, HandlerError>((function, config))
+    }
+    .await;
+    let (function, config) = match started {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(error = %e, error_type = %e.error_type(), "cannot start");
+            return Err(e.into());
+        }
+    };
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    match function {
+        Function::Inventory => inventory::main(config, &sdk).await,
+        Function::Rotation => rotation::main(config, &sdk).await,
+        Function::Notifier => notifier::main(config, &sdk).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_types_say_retryable_or_fatal() {
+        let fatal = HandlerError::MissingEnv(ACCOUNTS_QUEUE_ENV);
+        assert!(!fatal.is_retryable());
+        let d: lambda_runtime::Diagnostic = fatal.into();
+        assert_eq!(d.error_type, "rekey.Fatal.MissingEnv");
+        assert_eq!(
+            d.error_message,
+            "environment variable `REKEY_ACCOUNTS_QUEUE_URL` is not set; redeploy with `rekey deploy`"
+        );
+        let retry = HandlerError::Queue(QueueError { queue_url: "q".into(), message: "throttled".into() });
+        assert_eq!(retry.error_type(), "rekey.Retryable.Queue");
+    }
+}

@@ -1,0 +1,68 @@
+//! Notifications: who gets a digest of an account's report
+//! ([`digests`]), rendering it with tera ([`Renderer`]), and sending it
+//! through a [`ports::Mailer`] ([`send_digest`]). No email ever carries a
+//! secret value: digests are built from reports, which hold none; they name
+//! the secret's ARN and how to read it.
+
+mod digest;
+pub mod ports;
+mod render;
+
+pub use digest::{digests, has_news};
+pub use render::*;
+
+use crate::messages::NotificationMessage;
+use ports::{Email, MailError, Mailer};
+use rekey_config::Config;
+
+/// Why a digest was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The template failed: retrying will not help.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// Delivery failed: may work later.
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    /// Email is off (no `notifications.sender`).
+    #[error("no `notifications.sender` is configured, so no email can be sent")]
+    NoSender,
+}
+
+impl NotifyError {
+    /// Whether sending again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, NotifyError::Mail(_))
+    }
+}
+
+/// Renders and sends one digest from the configured sender; returns the
+/// provider's message id.
+pub async fn send_digest<M: Mailer>(
+    config: &Config,
+    renderer: &Renderer,
+    mailer: &M,
+    message: &NotificationMessage,
+) -> Result<String, NotifyError> {
+    let sender = config.notifications.sender.as_ref().ok_or(NotifyError::NoSender)?;
+    let rendered = renderer.render(message)?;
+    let email = Email {
+        from: sender.to_string(),
+        to: message.recipient.clone(),
+        subject: rendered.subject,
+        html: rendered.html,
+        text: rendered.text,
+    };
+    let id = mailer.send(&email).await?;
+    tracing::info!(
+        run_id = %message.run_id,
+        account_id = %message.report.account_id,
+        recipient_kind = ?message.recipient_kind,
+        message_id = %id,
+        "digest sent"
+    );
+    Ok(id)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
