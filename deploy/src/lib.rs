@@ -1,2 +1,27 @@
 //! `rekey deploy`, `rekey diff` and `rekey destroy`: CloudFormation stacks, the member-role StackSet and the
-//! Lambda asset, behind small traits so the logic is tested without AWS.
+//! Lambda asset, behind small traits (`api`) so the logic is tested without AWS; `sdk` holds the AWS adapters.
+//!
+//! Entry points: [`plan::plan`] places the synthesized stacks, [`deploy::deploy`], [`deploy::diff_all`] and
+//! [`destroy::destroy`] carry the plan out, writing progress through [`progress::Progress`].
+
+pub mod api;
+pub mod deploy;
+pub mod destroy;
+pub mod diff;
+pub mod error;
+pub mod iam;
+pub mod model;
+pub mod plan;
+pub mod progress;
+pub mod sdk;
+
+pub use deploy::{deploy, diff_all, Approver, AssetUpload, DeployReport, Env, NoTerminal, Options, RequireApproval};
+pub use destroy::{destroy, DestroyOptions, DestroyReport};
+pub use error::DeployError;
+pub use plan::{plan, AccountRole, Placement, StackTemplate, Step};
+pub use progress::{Progress, ProgressMode};
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;

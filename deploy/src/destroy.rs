@@ -1,0 +1,126 @@
+//! `rekey destroy`: deletes the planned stacks in reverse order (the member-role StackSet's instances, then the
+//! StackSet), after confirmation. Secrets the runtime created (tag `rekey:managed=true`) are kept unless asked.
+
+use crate::api::{Cfn, ManagedSecrets, Org};
+use crate::deploy::{wait_operation, wait_stack, Approver, Env, Options};
+use crate::error::DeployError;
+use crate::plan::{Placement, Step};
+use crate::progress::Progress;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// What a destroy did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DestroyReport {
+    /// Stacks and StackSets deleted.
+    pub deleted: Vec<String>,
+    /// Stacks and StackSets that did not exist.
+    pub absent: Vec<String>,
+    /// Secrets deleted (`--delete-secrets`).
+    pub secrets_deleted: Vec<String>,
+    /// Secrets kept.
+    pub secrets_kept: Vec<String>,
+}
+
+/// Flags of `rekey destroy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DestroyOptions {
+    /// Skip the confirmation.
+    pub force: bool,
+    /// Delete the secrets the runtime created, too.
+    pub delete_secrets: bool,
+}
+
+/// Deletes `steps` in reverse order, then keeps or deletes the managed secrets reachable through `secrets`
+/// (account id and adapter: the deployment account and, for central storage, the management account).
+pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
+    env: &Env<'_, C, A, O>,
+    steps: &[Step],
+    secrets: &[(String, &S)],
+    flags: DestroyOptions,
+    options: &Options,
+    approver: &mut dyn Approver,
+    progress: &mut Progress<'_>,
+) -> Result<DestroyReport, DeployError> {
+    progress.note("rekey destroy deletes, in this order:")?;
+    for step in steps.iter().rev() {
+        progress.note(&format!("  {}", step.title()))?;
+    }
+    if !flags.force && !approver.confirm("all", "Delete these stacks?")? {
+        return Err(DeployError::NotApproved { stack: "all".into(), interactive: true });
+    }
+    let mut report = DestroyReport::default();
+    for step in steps.iter().rev() {
+        let name = &step.stack.name;
+        let title = step.title();
+        match &step.placement {
+            Placement::Stack(role) => {
+                let cfn = match role {
+                    crate::plan::AccountRole::Deployment => env.deployment,
+                    crate::plan::AccountRole::Management => env.management,
+                };
+                if cfn.describe_stack(name).await?.is_none() {
+                    progress.note(&format!("{title}: not deployed"))?;
+                    report.absent.push(title);
+                    continue;
+                }
+                let seen: BTreeSet<String> = cfn.stack_events(name).await?.into_iter().map(|e| e.id).collect();
+                progress.note(&format!("{title}: deleting"))?;
+                cfn.delete_stack(name).await?;
+                if let Some(left) = wait_stack(cfn, name, seen, options, progress).await? {
+                    return Err(DeployError::StackFailed {
+                        stack: name.clone(),
+                        status: left.status.clone(),
+                        rolled_back: false,
+                        reason: left.reason.unwrap_or_else(|| "the stack was not deleted".into()),
+                    });
+                }
+                progress.note(&format!("{title}: deleted"))?;
+                report.deleted.push(title);
+            }
+            Placement::StackSet { targets, call_as } => {
+                let cfn = env.management;
+                if cfn.describe_stack_set(name, *call_as).await?.is_none() {
+                    progress.note(&format!("{title}: not deployed"))?;
+                    report.absent.push(title);
+                    continue;
+                }
+                if !cfn.list_stack_instances(name, *call_as).await?.is_empty() {
+                    let mut targets = targets.clone();
+                    if targets.ou_ids.is_empty() {
+                        targets.ou_ids = vec![env.org.root_id().await?];
+                    }
+                    progress.note(&format!("{title}: deleting the instances in {}", targets.ou_ids.join(", ")))?;
+                    let op = cfn.delete_stack_instances(name, &targets, *call_as).await?;
+                    wait_operation(cfn, name, &op, *call_as, options, progress).await?;
+                }
+                cfn.delete_stack_set(name, *call_as).await?;
+                progress.note(&format!("{title}: deleted"))?;
+                report.deleted.push(title);
+            }
+        }
+    }
+    for (account, store) in secrets {
+        let arns = store.list_managed().await?;
+        if arns.is_empty() {
+            continue;
+        }
+        if flags.delete_secrets {
+            progress.note(&format!(
+                "deleting {} secret(s) created by rekey (tag rekey:managed=true) in account {account}, without recovery window",
+                arns.len()
+            ))?;
+            for arn in arns {
+                store.delete(&arn).await?;
+                report.secrets_deleted.push(arn);
+            }
+        } else {
+            progress.note(&format!(
+                "kept {} secret(s) created by rekey (tag rekey:managed=true) in account {account}; pass --delete-secrets to delete them",
+                arns.len()
+            ))?;
+            report.secrets_kept.extend(arns);
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,353 @@
+//! Deploy, diff and destroy against the in-memory fakes: ordering, change sets, "no changes", failures,
+//! approval, StackSet targets, outputs and the events-mode progress output (snapshot).
+
+use crate::deploy::{deploy, diff_all, Approver, AssetUpload, Env, NoTerminal, Options, Outcome, RequireApproval};
+use crate::destroy::{destroy, DestroyOptions};
+use crate::error::DeployError;
+use crate::fake::*;
+use crate::plan::{plan, StackTemplate, Step};
+use crate::progress::{Progress, ProgressMode};
+use chrono::{DateTime, TimeZone, Utc};
+use pretty_assertions::assert_eq;
+use rekey_config::{Config, StackId};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const DEPLOYMENT: &str = "111111111111";
+const MANAGEMENT: &str = "222222222222";
+
+fn clock() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 29, 22, 30, 0).single().expect("valid time")
+}
+
+fn options(approval: RequireApproval) -> Options {
+    Options { approval, poll: Duration::ZERO, timeout: Duration::from_secs(5), clock }
+}
+
+fn config() -> Config {
+    Config::from_yaml_str("deployment:\n  tags: {team: platform}\norganization: {}\n", None).expect("valid")
+}
+
+fn role_policy(action: &str) -> Value {
+    json!({"PolicyName": "p", "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}})
+}
+
+fn templates(rotate_after_days: u32) -> Vec<StackTemplate> {
+    let env = json!({"lifecycle": {"rotate_after_days": rotate_after_days}}).to_string();
+    vec![
+        StackTemplate {
+            id: StackId::Main,
+            name: "rekey-main".into(),
+            description: Some("rekey main".into()),
+            template: json!({
+                "Parameters": {"DeploymentAccountId": {"Type": "String"}},
+                "Resources": {
+                    "RotationRole": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [role_policy("sts:AssumeRole")]}},
+                    "RotationFunction": {"Type": "AWS::Lambda::Function", "Properties": {"Environment": {"Variables": {"REKEY_CONFIG": env}}}},
+                    "AccountsQueue": {"Type": "AWS::SQS::Queue", "Properties": {}}},
+                "Outputs": {"AccountsQueueUrl": {"Value": {"Ref": "AccountsQueue"}}}}),
+        },
+        StackTemplate {
+            id: StackId::MemberRole,
+            name: "rekey-member-role".into(),
+            description: None,
+            template: json!({"Resources": {"MemberRole": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [role_policy("iam:ListUsers")]}}}}),
+        },
+        StackTemplate {
+            id: StackId::InventoryRole,
+            name: "rekey-inventory-role".into(),
+            description: None,
+            template: json!({"Resources": {"InventoryRole": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [role_policy("organizations:ListAccounts")]}}}}),
+        },
+    ]
+}
+
+struct World {
+    deployment: FakeCfn,
+    management: FakeCfn,
+    s3: FakeS3,
+    org: FakeOrg,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            deployment: FakeCfn::default(),
+            management: FakeCfn::with_members(&["333333333333", "444444444444"]),
+            s3: FakeS3::default(),
+            org: FakeOrg,
+        }
+    }
+
+    fn env(&self) -> Env<'_, FakeCfn, FakeS3, FakeOrg> {
+        Env {
+            deployment: &self.deployment,
+            management: &self.management,
+            assets: &self.s3,
+            org: &self.org,
+            deployment_account_id: DEPLOYMENT.into(),
+            management_account_id: MANAGEMENT.into(),
+        }
+    }
+}
+
+fn steps(rotate_after_days: u32) -> Vec<Step> {
+    plan(&config(), &templates(rotate_after_days), &[]).expect("plan")
+}
+
+fn asset() -> AssetUpload {
+    AssetUpload {
+        bucket: "cdk-hnb659fds-assets-111111111111-us-east-1".into(),
+        key: "abc.zip".into(),
+        body: b"zip".to_vec(),
+    }
+}
+
+/// Runs a deploy and returns its result and the events-mode output.
+fn run(
+    world: &World,
+    steps: &[Step],
+    approval: RequireApproval,
+    approver: &mut dyn Approver,
+) -> (Result<crate::deploy::DeployReport, DeployError>, String) {
+    let mut out = Vec::new();
+    let result = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+        rt.block_on(deploy(&world.env(), &config(), steps, Some(&asset()), &options(approval), approver, &mut progress))
+    };
+    (result, String::from_utf8(out).expect("utf-8"))
+}
+
+struct Answer(bool, Vec<String>);
+
+impl Approver for Answer {
+    fn confirm(&mut self, _stack: &str, question: &str) -> Result<bool, DeployError> {
+        self.1.push(question.to_string());
+        Ok(self.0)
+    }
+}
+
+#[test]
+fn first_deploy_creates_everything_in_order_and_prints_events() {
+    let world = World::new();
+    let (result, output) = run(&world, &steps(90), RequireApproval::Never, &mut NoTerminal);
+    let report = result.expect("deploy");
+    let outcomes: Vec<(String, Outcome)> = report.stacks.iter().map(|s| (s.title.clone(), s.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("rekey-inventory-role (management account)".to_string(), Outcome::Created),
+            ("rekey-member-role (StackSet)".to_string(), Outcome::Created),
+            ("rekey-main (deployment account)".to_string(), Outcome::Created),
+        ]
+    );
+    assert_eq!(report.asset, Some(("s3://cdk-hnb659fds-assets-111111111111-us-east-1/abc.zip".into(), true)));
+    assert_eq!(
+        world.management.calls(),
+        [
+            "CreateChangeSet rekey-inventory-role Create params=[] tags=[(\"team\", \"platform\")]",
+            "ExecuteChangeSet rekey-inventory-role",
+            "CreateStackSet rekey-member-role SelfAccount",
+            "CreateStackInstances rekey-member-role [\"r-root\"] us-east-1",
+        ]
+    );
+    assert_eq!(
+        world.deployment.calls(),
+        [
+            "CreateChangeSet rekey-main Create params=[(\"DeploymentAccountId\", \"111111111111\")] tags=[(\"team\", \"platform\")]",
+            "ExecuteChangeSet rekey-main",
+        ]
+    );
+    assert_eq!(world.management.instances("rekey-member-role").len(), 2);
+    assert_eq!(report.outputs_json(), json!({"rekey-main": {"AccountsQueueUrl": "rekey-main/AccountsQueueUrl"}}));
+    insta::assert_snapshot!("first_deploy_events", output);
+}
+
+#[test]
+fn deploying_again_executes_nothing_and_skips_the_upload() {
+    let world = World::new();
+    run(&world, &steps(90), RequireApproval::Never, &mut NoTerminal).0.expect("first deploy");
+    world.deployment.clear_calls();
+    world.management.clear_calls();
+    let (result, output) = run(&world, &steps(90), RequireApproval::Broadening, &mut NoTerminal);
+    let report = result.expect("second deploy");
+    assert!(!report.changed());
+    assert_eq!(report.asset, Some(("s3://cdk-hnb659fds-assets-111111111111-us-east-1/abc.zip".into(), false)));
+    assert_eq!(*world.s3.puts.borrow(), 1);
+    assert!(
+        world.deployment.calls().iter().all(|c| !c.starts_with("ExecuteChangeSet")),
+        "{:?}",
+        world.deployment.calls()
+    );
+    assert!(world.deployment.calls().contains(&"DeleteChangeSet rekey-main".to_string()));
+    assert!(world.management.calls().iter().all(|c| !c.starts_with("UpdateStackSet")));
+    insta::assert_snapshot!("second_deploy_events", output);
+}
+
+#[test]
+fn a_threshold_change_updates_only_the_main_stack() {
+    let world = World::new();
+    run(&world, &steps(90), RequireApproval::Never, &mut NoTerminal).0.expect("first deploy");
+    let (result, output) = run(&world, &steps(60), RequireApproval::Broadening, &mut NoTerminal);
+    let report = result.expect("update");
+    let changed: Vec<&str> =
+        report.stacks.iter().filter(|s| s.outcome != Outcome::Unchanged).map(|s| s.stack.as_str()).collect();
+    assert_eq!(changed, ["rekey-main"]);
+    assert!(output.contains("  Modify AWS::Lambda::Function RotationFunction\n"), "{output}");
+    let deployed = world.deployment.template("rekey-main").expect("deployed");
+    assert_eq!(
+        deployed["Resources"]["RotationFunction"]["Properties"]["Environment"]["Variables"]["REKEY_CONFIG"],
+        json!({"lifecycle": {"rotate_after_days": 60}}).to_string()
+    );
+}
+
+#[test]
+fn a_failed_resource_is_reported_with_its_reason_and_the_rollback() {
+    let world = World::new();
+    run(&world, &steps(90), RequireApproval::Never, &mut NoTerminal).0.expect("first deploy");
+    world.deployment.fail_next("RotationFunction", "Resource handler returned message: \"Invalid architecture\"");
+    let (result, output) = run(&world, &steps(60), RequireApproval::Never, &mut NoTerminal);
+    let err = result.expect_err("must fail");
+    assert_eq!(
+        err.to_string(),
+        "stack `rekey-main` was rolled back: UPDATE_ROLLBACK_COMPLETE; first failure: RotationFunction (AWS::Lambda::Function) UPDATE_FAILED: Resource handler returned message: \"Invalid architecture\""
+    );
+    assert!(
+        output.contains("RotationFunction AWS::Lambda::Function UPDATE_FAILED Resource handler returned"),
+        "{output}"
+    );
+    // The rolled-back stack keeps the old template.
+    let deployed = world.deployment.template("rekey-main").expect("deployed");
+    assert!(deployed.to_string().contains("rotate_after_days\\\":90"), "{deployed}");
+}
+
+#[test]
+fn widening_iam_needs_approval_and_fails_without_a_terminal() {
+    let world = World::new();
+    let (result, output) = run(&world, &steps(90), RequireApproval::Broadening, &mut NoTerminal);
+    let err = result.expect_err("must ask");
+    assert_eq!(
+        err.to_string(),
+        "stack `rekey-inventory-role`: the change widens IAM permissions or resource policies and was not approved (not a terminal: run interactively or pass `--require-approval never`)"
+    );
+    assert!(output.contains("  + [InventoryRole] Allow organizations:ListAccounts on *"), "{output}");
+    // The unapproved change set is cleaned up and nothing was executed.
+    assert_eq!(
+        world.management.calls(),
+        [
+            "CreateChangeSet rekey-inventory-role Create params=[] tags=[(\"team\", \"platform\")]",
+            "DeleteChangeSet rekey-inventory-role"
+        ]
+    );
+}
+
+#[test]
+fn the_user_is_asked_and_a_no_stops_the_deploy() {
+    let world = World::new();
+    let mut yes = Answer(true, Vec::new());
+    run(&world, &steps(90), RequireApproval::Broadening, &mut yes).0.expect("approved");
+    assert_eq!(
+        yes.1,
+        [
+            "Deploy the changes to rekey-inventory-role (management account)?",
+            "Deploy the changes to rekey-member-role (StackSet)?",
+            "Deploy the changes to rekey-main (deployment account)?"
+        ]
+    );
+    let mut no = Answer(false, Vec::new());
+    let err = run(&world, &steps(60), RequireApproval::AnyChange, &mut no).0.expect_err("declined");
+    assert_eq!(
+        err.to_string(),
+        "stack `rekey-main`: the change widens IAM permissions or resource policies and was not approved"
+    );
+    assert_eq!(no.1, ["Deploy the changes to rekey-main (deployment account)?"]);
+}
+
+#[test]
+fn diff_shows_nothing_after_deploy_and_the_change_after_an_edit() {
+    let world = World::new();
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let before = rt.block_on(diff_all(&world.env(), &steps(90))).expect("diff");
+    assert!(before.iter().all(|d| !d.is_empty()));
+    run(&world, &steps(90), RequireApproval::Never, &mut NoTerminal).0.expect("deploy");
+    let same = rt.block_on(diff_all(&world.env(), &steps(90))).expect("diff");
+    assert!(same.iter().all(|d| d.is_empty()), "{same:?}");
+    let changed = rt.block_on(diff_all(&world.env(), &steps(60))).expect("diff");
+    let text: String = changed.iter().filter(|d| !d.is_empty()).map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        "Stack rekey-main (deployment account)\nResources\n[~] AWS::Lambda::Function RotationFunction\n    ~ Properties.Environment.Variables.REKEY_CONFIG{lifecycle.rotate_after_days}: 90 -> 60\n"
+    );
+}
+
+#[test]
+fn destroy_deletes_in_reverse_order_and_keeps_secrets_unless_asked() {
+    let world = World::new();
+    run(&world, &steps(90), RequireApproval::Never, &mut NoTerminal).0.expect("deploy");
+    world.deployment.clear_calls();
+    world.management.clear_calls();
+    let secrets = FakeSecrets::default();
+    secrets.arns.borrow_mut().push("arn:aws:secretsmanager:us-east-1:111111111111:secret:Account_1_User_bob".into());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let mut out = Vec::new();
+    let flags = DestroyOptions { force: false, delete_secrets: false };
+    let mut yes = Answer(true, Vec::new());
+    let report = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        let store = [(DEPLOYMENT.to_string(), &secrets)];
+        rt.block_on(destroy(
+            &world.env(),
+            &steps(90),
+            &store,
+            flags,
+            &options(RequireApproval::Never),
+            &mut yes,
+            &mut progress,
+        ))
+        .expect("destroy")
+    };
+    assert_eq!(yes.1, ["Delete these stacks?"]);
+    assert_eq!(
+        report.deleted,
+        [
+            "rekey-main (deployment account)",
+            "rekey-member-role (StackSet)",
+            "rekey-inventory-role (management account)"
+        ]
+    );
+    assert_eq!(world.deployment.calls(), ["DeleteStack rekey-main"]);
+    assert_eq!(
+        world.management.calls(),
+        [
+            "DeleteStackInstances rekey-member-role [\"r-root\"]",
+            "DeleteStackSet rekey-member-role",
+            "DeleteStack rekey-inventory-role"
+        ]
+    );
+    assert_eq!(report.secrets_kept.len(), 1);
+    let output = String::from_utf8(out).expect("utf-8");
+    assert!(output.contains("kept 1 secret(s) created by rekey (tag rekey:managed=true) in account 111111111111; pass --delete-secrets to delete them"), "{output}");
+
+    // Again, forced and deleting secrets: the stacks are gone, the secret goes.
+    let mut out = Vec::new();
+    let flags = DestroyOptions { force: true, delete_secrets: true };
+    let report = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        let store = [(DEPLOYMENT.to_string(), &secrets)];
+        rt.block_on(destroy(
+            &world.env(),
+            &steps(90),
+            &store,
+            flags,
+            &options(RequireApproval::Never),
+            &mut NoTerminal,
+            &mut progress,
+        ))
+        .expect("destroy")
+    };
+    assert_eq!(report.deleted, Vec::<String>::new());
+    assert_eq!(report.absent.len(), 3);
+    assert_eq!(report.secrets_deleted.len(), 1);
+    assert!(secrets.arns.borrow().is_empty());
+}
