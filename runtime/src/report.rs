@@ -167,6 +167,8 @@ impl AccountReport {
                     (ActionResult::Done { .. }, ActionKind::Rotate | ActionKind::CompleteRotation) => c.rotated += 1,
                     (ActionResult::Done { .. }, ActionKind::Deactivate) => c.deactivated += 1,
                     (ActionResult::Done { .. }, ActionKind::Delete | ActionKind::DeleteOrphanKey) => c.deleted += 1,
+                    // A tag write (lifecycle planner), not a key change.
+                    (ActionResult::Done { .. }, ActionKind::RecordInactiveSeen) => {}
                     (ActionResult::Skipped { .. }, _) => {}
                 }
             }

@@ -6,3 +6,6 @@ mod planner;
 
 pub use model::*;
 pub use planner::plan;
+
+#[cfg(test)]
+mod tests;

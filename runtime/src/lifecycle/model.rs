@@ -101,6 +101,9 @@ pub struct Policy {
     pub require_unused_days_before_deactivate: Option<u32>,
     /// Users whose keys are rotated now whatever their age (event or CLI).
     pub force_rotate: BTreeSet<String>,
+    /// Name of the exemption IAM group, used to say why a member is exempt
+    /// (`None`: the message says "the exemption group").
+    pub exemption_group: Option<String>,
 }
 
 impl Policy {
@@ -114,7 +117,14 @@ impl Policy {
             delete_stale_inactive_keys: lifecycle.delete_stale_inactive_keys,
             require_unused_days_before_deactivate: lifecycle.require_unused_days_before_deactivate,
             force_rotate: BTreeSet::new(),
+            exemption_group: lifecycle.exemption_group.as_ref().map(|g| g.as_str().to_string()),
         }
+    }
+
+    /// The policy a whole config describes (the exemption group named as
+    /// [`rekey_config::Names`] derives it), with no forced users.
+    pub fn for_config(config: &rekey_config::Config) -> Policy {
+        Policy { exemption_group: Some(config.names().exemption_group), ..Policy::from_config(&config.lifecycle) }
     }
 }
 
@@ -128,10 +138,20 @@ pub enum ActionKind {
     CompleteRotation,
     /// Delete a key created by a crashed run whose secret was never stored, so the rotation can start over.
     DeleteOrphanKey,
-    /// Set a key Inactive.
+    /// Set a key Inactive. The executor also writes the user tag
+    /// `rekey:deactivated:<AccessKeyId>` = the run's time (see
+    /// [`DEACTIVATED_TAG_PREFIX`]): the delete grace is measured from it.
     Deactivate,
-    /// Delete a key.
+    /// Delete a key. The executor should also remove the key's
+    /// `rekey:deactivated:` / `rekey:seen-inactive:` tags (IAM allows 50 tags per user).
     Delete,
+    /// Record that an inactive key rekey did not deactivate was first seen
+    /// inactive now: the executor writes the user tag
+    /// `rekey:seen-inactive:<AccessKeyId>` = the run's time (see
+    /// [`SEEN_INACTIVE_TAG_PREFIX`]). Planned only with
+    /// `delete_stale_inactive_keys`, since that tag starts the stale key's
+    /// deletion grace. Not destructive.
+    RecordInactiveSeen,
 }
 
 /// Why an action or warning exists.
@@ -158,6 +178,11 @@ pub enum Reason {
     InactiveKeyBlocksRotation,
     /// An inactive key rekey did not deactivate, left alone.
     InactiveNotByRekey,
+    /// A rekey tag on the user (exempt-until, deactivated, seen-inactive)
+    /// has a value rekey cannot parse; the tag is ignored.
+    MalformedTag,
+    /// IAM reported more than two keys for the user: no safe action.
+    TooManyKeys,
 }
 
 /// One planned action. Everything a report or email line needs.
@@ -194,7 +219,8 @@ pub struct Warning {
     pub account_id: String,
     /// IAM user name.
     pub user_name: String,
-    /// The key concerned.
+    /// The key concerned; empty when the warning is about the user (a
+    /// malformed exempt-until tag).
     pub access_key_id: String,
     /// The coming action, if any.
     pub upcoming: Option<ActionKind>,

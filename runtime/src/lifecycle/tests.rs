@@ -1,0 +1,10 @@
+//! Tests of the lifecycle planner: a fixed clock (2026-01-01T00:00:00Z),
+//! fixed key ids, every state in tables, a day-by-day simulation, and one
+//! regression test per defect of the reference solution (REF).
+
+mod exemptions;
+mod recovery;
+mod regressions;
+mod support;
+mod table;
+mod timeline;

@@ -1,0 +1,201 @@
+//! One regression test per defect of the reference solution (REF,
+//! `aws-iam-access-key-auto-rotation`; section numbers from
+//! `shared/reference/original.md`), named after the defect, plus an
+//! invariant check over a grid of states.
+
+use super::support::*;
+use crate::lifecycle::ActionKind::*;
+use crate::lifecycle::Reason::*;
+use crate::lifecycle::{ActionKind, KeyFacts, KeyStatus, Policy, Severity, UserFacts};
+
+fn kinds(plan: &crate::lifecycle::UserPlan) -> Vec<ActionKind> {
+    plan.actions.iter().map(|a| a.action).collect()
+}
+
+/// REF issue #11 (v2), §2.2 pre-pass: a never-used expired key was deleted
+/// (v3: deleted and re-created). Here it is rotated, the old key kept active.
+#[test]
+fn ref_never_used_expired_key_is_not_deleted() {
+    let plan = plan_one(&user(vec![active(OLD, 90)]), &policy());
+    assert_eq!(actions(&plan), vec![a(OLD, Rotate, Expired, now())]);
+    let plan = plan_one(&user(vec![active(OLD, 500)]), &policy());
+    assert_eq!(kinds(&plan), [Rotate]);
+}
+
+/// §5.2.5: a lone inactive key was deleted 17 days after its own creation,
+/// even one an administrator disabled on purpose.
+#[test]
+fn ref_lone_inactive_key_not_deleted_17_days_after_creation() {
+    let plan = plan_one(&user(vec![inactive(OLD, 17)]), &policy());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let plan = plan_one(&user(vec![inactive(OLD, 400)]), &policy());
+    assert!(plan.actions.is_empty(), "not deactivated by rekey: never deleted by default");
+    // Even one rekey deactivated waits for age X and X−D days inactive.
+    let plan = plan_one(&deactivated(user(vec![inactive(OLD, 20)]), OLD, 17), &policy());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+}
+
+/// §2.2 / §5.2.5: two expired active keys meant one active key deleted at once.
+#[test]
+fn ref_two_expired_active_keys_no_immediate_delete() {
+    let mut u = user(vec![used(active(OLD, 200), 30), used(active(NEW, 95), 1)]);
+    for policy in [policy(), forced()] {
+        let plan = plan_one(&u, &policy);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert_eq!(status(&plan), St::Manual);
+        assert!(plan.warnings.iter().any(|w| w.reason == BothKeysExpired && w.severity == Severity::Critical));
+    }
+    u.keys[0].last_used = None;
+    assert!(plan_one(&u, &policy()).actions.is_empty(), "never-used: REF's LRU pick deleted it");
+}
+
+/// §2.2 / §5.2.5: an expired active key beside an inactive key meant the
+/// inactive key was deleted immediately (and the rotation mislabelled).
+#[test]
+fn ref_expired_active_plus_inactive_no_immediate_delete() {
+    // Deactivated by rekey yesterday: its grace is not over.
+    let plan = plan_one(&deactivated(user(vec![inactive(OLD, 150), active(NEW, 95)]), OLD, 1), &policy());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(status(&plan), St::Manual);
+    assert_eq!(plan.warnings[0].reason, InactiveKeyBlocksRotation);
+    assert_eq!(plan.warnings[0].severity, Severity::Critical);
+    // Disabled by an administrator: never deleted by default.
+    let plan = plan_one(&user(vec![inactive(OLD, 150), active(NEW, 95)]), &policy());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+}
+
+/// §2.2 / §5.2.5: a forced rotation of a user with two keys deleted one at once.
+#[test]
+fn ref_forced_rotation_with_two_keys_no_immediate_delete() {
+    for keys in [
+        vec![active(OLD, 50), active(NEW, 10)],
+        vec![inactive(OLD, 50), active(NEW, 10)],
+        vec![active(OLD, 95), active(NEW, 0)],
+    ] {
+        let plan = plan_one(&user(keys.clone()), &forced());
+        assert!(plan.actions.iter().all(|a| a.action != Delete && a.action != Rotate), "{keys:?}: {:?}", plan.actions);
+        assert_eq!(status(&plan), St::Manual, "{keys:?}");
+    }
+}
+
+/// §2.2 / §5.2.4: the installation grace was a hard-wired 7 days (the
+/// template's parameters were dead). Here it is D−R, from the config.
+#[test]
+fn ref_installation_grace_is_configurable_not_7() {
+    // Default 90/100: REF deactivated a 7-day-old replacement's predecessor.
+    let plan = plan_one(&user(vec![active(OLD, 300), active(NEW, 7)]), &policy());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    // 30/45/60: the grace is 15 days.
+    let policy = Policy { rotate_after_days: 30, deactivate_after_days: 45, delete_after_days: 60, ..policy() };
+    assert!(plan_one(&user(vec![active(OLD, 60), active(NEW, 14)]), &policy).actions.is_empty());
+    assert_eq!(kinds(&plan_one(&user(vec![active(OLD, 60), active(NEW, 15)]), &policy)), [Deactivate]);
+}
+
+/// §2.2: the recovery grace ran from the replacement's creation, so the
+/// deactivated key was deleted 10 days after deactivation at the latest.
+/// Here it runs from rekey's own deactivation record.
+#[test]
+fn ref_recovery_grace_runs_from_deactivation() {
+    let plan = plan_one(&deactivated(user(vec![inactive(OLD, 400), active(NEW, 300)]), OLD, 9), &policy());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    let plan = plan_one(&deactivated(user(vec![inactive(OLD, 400), active(NEW, 80)]), OLD, 10), &policy());
+    assert_eq!(kinds(&plan), [Delete]);
+}
+
+/// §2.2: the warning period was hard-wired to 7 days.
+#[test]
+fn ref_warn_period_is_configurable_not_7() {
+    let policy = Policy { warn_before_days: 14, ..policy() };
+    let plan = plan_one(&user(vec![active(OLD, 76)]), &policy);
+    assert_eq!(warnings(&plan), vec![upcoming(OLD, Rotate, Expired, from_now(14))]);
+}
+
+/// §5.2.1: a crash after CreateAccessKey left a key whose secret was never
+/// stored, and a later run created yet another key. Here the pending key is
+/// completed, never duplicated.
+#[test]
+fn ref_interrupted_rotation_does_not_create_a_second_key() {
+    let facts = with_secret(user(vec![active(OLD, 95), active(NEW, 0)]), Some(OLD), Some(NEW), Some(ago(0)));
+    let plan = plan_one(&facts, &policy());
+    assert_eq!(kinds(&plan), [CompleteRotation]);
+}
+
+/// §2.2: exempt users were skipped completely, absent from every report.
+#[test]
+fn ref_exempt_users_are_reported_not_dropped() {
+    let mut u = user(vec![active(OLD, 95)]);
+    u.in_exemption_group = true;
+    let plan = plan_one(&u, &policy());
+    assert_eq!(status(&plan), St::Exempt);
+    assert!(plan.actions.is_empty());
+    assert_eq!(warnings(&plan), vec![upcoming(OLD, Rotate, Expired, ago(5))]);
+}
+
+/// §5.2.6: REF could exceed IAM's 2-key limit (LimitExceeded), and deleted
+/// active keys. Over a grid of states, applying the plan never exceeds two
+/// keys, never deletes an active key, never deactivates one without a newer
+/// active replacement, and never leaves a user that had an active key
+/// without one (the simulator asserts each of these).
+#[test]
+fn invariants_hold_over_every_state_grid() {
+    let ages = [0, 3, 85, 90, 95, 100, 105, 110, 120, 300];
+    let statuses = [KeyStatus::Active, KeyStatus::Inactive];
+    let mut policies = Vec::new();
+    for stale in [false, true] {
+        for unused in [None, Some(7)] {
+            for force in [false, true] {
+                let mut p = Policy {
+                    delete_stale_inactive_keys: stale,
+                    require_unused_days_before_deactivate: unused,
+                    ..policy()
+                };
+                if force {
+                    p.force_rotate.insert(USER.to_string());
+                }
+                policies.push(p);
+            }
+        }
+    }
+    let mut users: Vec<UserFacts> = vec![user(vec![])];
+    for &age in &ages {
+        for &status in &statuses {
+            users.push(user(vec![key(OLD, status, age)]));
+            for &new_age in ages.iter().filter(|a| **a <= age) {
+                for &new_status in &statuses {
+                    users.push(user(vec![key(OLD, status, age), key(NEW, new_status, new_age)]));
+                }
+            }
+        }
+    }
+    // Each with no records, with rekey's records 0, 5 and 10 days old, and recently used.
+    let mut states = Vec::new();
+    for u in users {
+        for record_age in [None, Some(0), Some(5), Some(10)] {
+            let mut v = u.clone();
+            if let Some(days) = record_age {
+                for k in u.keys.iter().filter(|k| k.status == KeyStatus::Inactive) {
+                    v = deactivated(seen_inactive(v, &k.access_key_id, days), &k.access_key_id, days);
+                }
+            }
+            states.push(v.clone());
+            v.keys.iter_mut().for_each(|k: &mut KeyFacts| k.last_used = Some(ago(1)));
+            states.push(v);
+        }
+    }
+    let mut planned = 0;
+    for state in &states {
+        for policy in &policies {
+            let plan = plan_one(state, policy);
+            planned += plan.actions.len();
+            if status(&plan) == St::Manual {
+                assert!(
+                    plan.warnings.iter().any(|w| w.severity == Severity::Critical),
+                    "manual action without a critical warning: {state:?}"
+                );
+            }
+            let mut sim = Sim::new(state.clone());
+            sim.apply(&plan, now());
+        }
+    }
+    assert!(states.len() > 500 && planned > 1000, "{} states, {planned} actions", states.len());
+}
