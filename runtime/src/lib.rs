@@ -7,5 +7,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod metrics;
 pub mod notify;
+pub mod ports;
 pub mod report;
+pub mod rotation;
 pub mod run;

@@ -3,7 +3,10 @@
 
 pub mod clients;
 pub mod iam;
+pub mod orgs;
 pub mod secrets;
+pub mod ses;
+pub mod sqs;
 pub mod sts;
 
 use crate::ports::{ErrorKind, PortError};

@@ -1,0 +1,85 @@
+//! The one place SDK configuration is made: the base `SdkConfig` from the
+//! environment (profile, region, `AWS_ENDPOINT_URL`), the retry policy, and
+//! per-account configs from assumed-role credentials (keeping the endpoint,
+//! so everything works against a local emulator too).
+
+use crate::ports::SessionCredentials;
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+
+/// Attempts per call (first try included) before a throttled or failed call
+/// is reported; adaptive mode also rate-limits the client after throttling.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The retry policy every client uses.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// The base config from the environment: `AWS_PROFILE`, `AWS_REGION`,
+/// `AWS_ENDPOINT_URL` and the standard credential chain.
+pub async fn load_from_env() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config()).load().await
+}
+
+/// `base` acting with `credentials` in `region` (endpoint, retry and
+/// timeouts kept).
+pub fn config_with(base: &SdkConfig, credentials: &SessionCredentials, region: &str) -> SdkConfig {
+    let creds = Credentials::new(
+        credentials.access_key_id.clone(),
+        credentials.secret_access_key.expose().to_string(),
+        credentials.session_token.as_ref().map(|t| t.expose().to_string()),
+        credentials.expiration.map(std::time::SystemTime::from),
+        "rekey-assumed-role",
+    );
+    base.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .region(Region::new(region.to_string()))
+        .build()
+}
+
+/// The partition of a region (`aws`, `aws-cn`, `aws-us-gov`), for ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::SecretString;
+
+    #[test]
+    fn per_account_config_keeps_the_endpoint() {
+        let base = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url("http://127.0.0.1:5000")
+            .region(Region::new("us-east-1"))
+            .build();
+        let creds = SessionCredentials {
+            account_id: "111111111111".into(),
+            access_key_id: "ASIA1".into(),
+            secret_access_key: SecretString::new("s"),
+            session_token: Some(SecretString::new("t")),
+            expiration: None,
+        };
+        let cfg = config_with(&base, &creds, "eu-west-1");
+        assert_eq!(cfg.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert_eq!(cfg.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert!(cfg.credentials_provider().is_some());
+    }
+
+    #[test]
+    fn partitions_follow_the_region() {
+        assert_eq!(partition("us-east-1"), "aws");
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
+    }
+}

@@ -1,0 +1,178 @@
+//! [`SecretStore`] on `aws-sdk-secretsmanager`: `ListSecrets` paginated and
+//! filtered on the `rekey:managed` tag, staging labels for the rotation
+//! protocol, resource policies and replicas.
+
+use super::port_error;
+use crate::ports::{NewSecret, PortResult, SecretInfo, SecretStore, SecretString};
+use crate::rotation::MANAGED_TAG;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, ReplicaRegionType, Tag};
+use std::collections::BTreeMap;
+
+/// Secrets Manager of one account and region.
+#[derive(Clone, Debug)]
+pub struct AwsSecrets {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsSecrets {
+    /// Wraps a client.
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        AwsSecrets { client }
+    }
+}
+
+fn tags(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter().map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())).collect()
+}
+
+fn versions<'a>(map: impl IntoIterator<Item = (&'a String, &'a Vec<String>)>) -> BTreeMap<String, Vec<String>> {
+    map.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+impl SecretStore for AwsSecrets {
+    async fn list_managed(&self) -> PortResult<Vec<SecretInfo>> {
+        let filter = Filter::builder().key(FilterNameStringType::TagKey).values(MANAGED_TAG).build();
+        let mut pages = self.client.list_secrets().filters(filter).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error("secretsmanager:ListSecrets", MANAGED_TAG, e))?;
+            for s in page.secret_list() {
+                out.push(SecretInfo {
+                    name: s.name().unwrap_or_default().to_string(),
+                    arn: s.arn().unwrap_or_default().to_string(),
+                    tags: tags(s.tags()),
+                    versions: s.secret_versions_to_stages().map(versions).unwrap_or_default(),
+                    // ListSecrets does not tell replicas; DescribeSecret does.
+                    replica_regions: Vec::new(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe(&self, name: &str) -> PortResult<Option<SecretInfo>> {
+        match self.client.describe_secret().secret_id(name).send().await {
+            Ok(s) => Ok(Some(SecretInfo {
+                name: s.name().unwrap_or_default().to_string(),
+                arn: s.arn().unwrap_or_default().to_string(),
+                tags: tags(s.tags()),
+                versions: s.version_ids_to_stages().map(versions).unwrap_or_default(),
+                replica_regions: s.replication_status().iter().filter_map(|r| r.region().map(str::to_string)).collect(),
+            })),
+            Err(e) => {
+                let err = port_error("secretsmanager:DescribeSecret", name, e);
+                if err.kind == crate::ports::ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    async fn create(&self, secret: &NewSecret) -> PortResult<String> {
+        let tags = secret.tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        let out = self
+            .client
+            .create_secret()
+            .name(&secret.name)
+            .description(&secret.description)
+            .set_kms_key_id(secret.kms_key_id.clone())
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| port_error("secretsmanager:CreateSecret", &secret.name, e))?;
+        Ok(out.arn().unwrap_or_default().to_string())
+    }
+
+    async fn tag(&self, secret_id: &str, tags: &BTreeMap<String, String>) -> PortResult<()> {
+        let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+        self.client
+            .tag_resource()
+            .secret_id(secret_id)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| port_error("secretsmanager:TagResource", secret_id, e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, secret_id: &str, keys: &[String]) -> PortResult<()> {
+        self.client
+            .untag_resource()
+            .secret_id(secret_id)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(|e| port_error("secretsmanager:UntagResource", secret_id, e))?;
+        Ok(())
+    }
+
+    async fn put_pending(&self, secret_id: &str, token: &str, value: &SecretString) -> PortResult<()> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(token)
+            .secret_string(value.expose())
+            .version_stages(crate::rotation::STAGE_PENDING)
+            .send()
+            .await
+            .map_err(|e| port_error("secretsmanager:PutSecretValue", secret_id, e))?;
+        Ok(())
+    }
+
+    async fn get_version(&self, secret_id: &str, version_id: &str) -> PortResult<SecretString> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| port_error("secretsmanager:GetSecretValue", &format!("{secret_id}@{version_id}"), e))?;
+        Ok(SecretString::new(out.secret_string().unwrap_or_default()))
+    }
+
+    async fn move_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        version_id: Option<&str>,
+        from_version: Option<&str>,
+    ) -> PortResult<()> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .set_move_to_version_id(version_id.map(str::to_string))
+            .set_remove_from_version_id(from_version.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| port_error("secretsmanager:UpdateSecretVersionStage", &format!("{secret_id} {stage}"), e))?;
+        Ok(())
+    }
+
+    async fn put_resource_policy(&self, secret_id: &str, policy: &str) -> PortResult<()> {
+        self.client
+            .put_resource_policy()
+            .secret_id(secret_id)
+            .resource_policy(policy)
+            .block_public_policy(true)
+            .send()
+            .await
+            .map_err(|e| port_error("secretsmanager:PutResourcePolicy", secret_id, e))?;
+        Ok(())
+    }
+
+    async fn replicate(&self, secret_id: &str, regions: &[String]) -> PortResult<()> {
+        let regions = regions.iter().map(|r| ReplicaRegionType::builder().region(r).build()).collect();
+        self.client
+            .replicate_secret_to_regions()
+            .secret_id(secret_id)
+            .set_add_replica_regions(Some(regions))
+            .send()
+            .await
+            .map_err(|e| port_error("secretsmanager:ReplicateSecretToRegions", secret_id, e))?;
+        Ok(())
+    }
+}

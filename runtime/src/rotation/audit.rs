@@ -1,0 +1,352 @@
+//! The bulk audit of one account, with a bounded number of calls.
+//!
+//! Account-wide reads (a fixed number of calls whatever the user count,
+//! apart from pagination):
+//! - `GenerateCredentialReport` (polled until complete, bounded) and
+//!   `GetCredentialReport`: every user's key count, status, age
+//!   (`access_key_N_last_rotated`) and last use;
+//! - `GetAccountAuthorizationDetails` (filter `User`, all pages): users,
+//!   tags and group membership, hence every exemption-group member;
+//! - `ListSecrets` filtered on `rekey:managed` (all pages): secrets with
+//!   tags and version stages.
+//!
+//! Per-user reads happen only for users that need attention. Each user is
+//! first planned from the report alone (the report has no key ids, so keys
+//! get placeholder ids); only users whose plan has an action or a warning,
+//! or who carry rekey records (inactive keys, rekey tags, an interrupted
+//! rotation), or who are missing from the report, get `ListAccessKeys`
+//! (+ `GetAccessKeyLastUsed` for a key the report does not show) and, for a
+//! secret rekey did not write, `GetSecretValue` of its current and pending
+//! versions. A user whose reads fail is recorded and the account goes on.
+
+use super::{ACCOUNT_TAG, ROTATION_STARTED_TAG, STAGE_CURRENT, STAGE_PENDING, VERSION_PREFIX};
+use crate::lifecycle::{
+    self, AccountFacts, KeyFacts, KeyStatus, Policy, SecretFacts, UserFacts, DEACTIVATED_TAG_PREFIX,
+    SEEN_INACTIVE_TAG_PREFIX,
+};
+use crate::ports::{IamAccount, IamUser, PortError, PortResult, ReportState, SecretInfo, SecretStore};
+use chrono::{DateTime, Utc};
+use rekey_config::Names;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Placeholder key id prefix for keys known only from the credential report.
+pub const REPORT_KEY_PREFIX: &str = "report-key-";
+
+/// What the audit needs to know.
+#[derive(Debug)]
+pub struct AuditContext<'a> {
+    /// Account id.
+    pub account_id: &'a str,
+    /// Account name.
+    pub account_name: &'a str,
+    /// Account email.
+    pub account_email: Option<&'a str>,
+    /// Derived names (exemption group, secret names).
+    pub names: &'a Names,
+    /// The policy (to tell which users need per-user reads).
+    pub policy: &'a Policy,
+    /// The planning time.
+    pub now: DateTime<Utc>,
+    /// Pause between credential-report polls.
+    pub poll_interval: Duration,
+    /// Maximum credential-report polls.
+    pub poll_attempts: u32,
+}
+
+/// The audit's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audited {
+    /// Facts of every user whose reads succeeded.
+    pub facts: AccountFacts,
+    /// Users whose reads failed, with the error.
+    pub user_errors: BTreeMap<String, String>,
+    /// Users that got per-user calls (for tests and the call budget).
+    pub detailed_users: BTreeSet<String>,
+}
+
+/// One key slot of a credential-report row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportKey {
+    /// `access_key_N_active`.
+    pub active: bool,
+    /// `access_key_N_last_rotated` (the key's CreateDate).
+    pub created: DateTime<Utc>,
+    /// `access_key_N_last_used_date`.
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+/// A credential-report row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportRow {
+    /// User ARN.
+    pub arn: String,
+    /// The user's keys (slots whose `last_rotated` is a date).
+    pub keys: Vec<ReportKey>,
+}
+
+/// A report date column: a date, or `N/A` / `no_information` / `not_supported`.
+fn report_date(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(value).ok().map(|d| d.with_timezone(&Utc))
+}
+
+/// Parses the credential report CSV into rows by user name (the root
+/// account row is skipped).
+pub fn parse_credential_report(csv_text: &str) -> Result<BTreeMap<String, ReportRow>, String> {
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = reader.headers().map_err(|e| format!("credential report: {e}"))?.clone();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| format!("credential report has no `{name}` column"))
+    };
+    let user_col = col("user")?;
+    let arn_col = col("arn")?;
+    let slots = [
+        (col("access_key_1_active")?, col("access_key_1_last_rotated")?, col("access_key_1_last_used_date")?),
+        (col("access_key_2_active")?, col("access_key_2_last_rotated")?, col("access_key_2_last_used_date")?),
+    ];
+    let mut rows = BTreeMap::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| format!("credential report: {e}"))?;
+        let user = record.get(user_col).unwrap_or_default();
+        if user.is_empty() || user == "<root_account>" {
+            continue;
+        }
+        let keys = slots
+            .iter()
+            .filter_map(|&(active, rotated, used)| {
+                Some(ReportKey {
+                    active: record.get(active) == Some("true"),
+                    created: report_date(record.get(rotated)?)?,
+                    last_used: record.get(used).and_then(report_date),
+                })
+            })
+            .collect();
+        rows.insert(user.to_string(), ReportRow { arn: record.get(arn_col).unwrap_or_default().to_string(), keys });
+    }
+    Ok(rows)
+}
+
+/// Generates (polling, bounded) and reads the credential report.
+async fn credential_report<I: IamAccount>(iam: &I, ctx: &AuditContext<'_>) -> PortResult<BTreeMap<String, ReportRow>> {
+    for attempt in 1..=ctx.poll_attempts.max(1) {
+        if iam.generate_credential_report().await? == ReportState::Complete {
+            break;
+        }
+        if attempt < ctx.poll_attempts {
+            tokio::time::sleep(ctx.poll_interval).await;
+        }
+    }
+    let text = iam.credential_report().await?;
+    parse_credential_report(&text)
+        .map_err(|e| PortError::new(crate::ports::ErrorKind::Other, "iam:GetCredentialReport", ctx.account_id, e))
+}
+
+/// The key id a version id names, when rekey wrote the version.
+fn key_of_version(version_id: &str) -> Option<String> {
+    version_id.strip_prefix(VERSION_PREFIX).map(str::to_string)
+}
+
+/// Secret facts from the listing alone (no value reads).
+fn secret_facts(info: &SecretInfo) -> SecretFacts {
+    let current_version = info.version_with(STAGE_CURRENT);
+    let pending_version = info.version_with(STAGE_PENDING).filter(|v| Some(*v) != current_version);
+    SecretFacts {
+        arn: info.arn.clone(),
+        current_key_id: current_version.and_then(key_of_version),
+        pending_key_id: pending_version.and_then(key_of_version),
+        rotation_started: info.tags.get(ROTATION_STARTED_TAG).and_then(|t| report_date(t)),
+    }
+}
+
+/// Fills key ids of versions rekey did not write (e.g. secrets of the
+/// reference solution) by reading their values.
+async fn complete_secret_facts<S: SecretStore>(
+    secrets: &S,
+    info: &SecretInfo,
+    facts: &mut SecretFacts,
+) -> PortResult<()> {
+    let current_version = info.version_with(STAGE_CURRENT);
+    let pending_version = info.version_with(STAGE_PENDING).filter(|v| Some(*v) != current_version);
+    for (version, slot) in [(current_version, &mut facts.current_key_id), (pending_version, &mut facts.pending_key_id)]
+    {
+        if let (Some(version), None) = (version, slot.as_ref()) {
+            let value = secrets.get_version(&info.arn, version).await?;
+            *slot = serde_json::from_str::<serde_json::Value>(value.expose())
+                .ok()
+                .and_then(|v| v.get("AccessKeyId").and_then(|k| k.as_str()).map(str::to_string));
+        }
+    }
+    Ok(())
+}
+
+/// Reads everything the planner needs about the account.
+pub async fn audit<I: IamAccount, S: SecretStore>(iam: &I, secrets: &S, ctx: &AuditContext<'_>) -> PortResult<Audited> {
+    let report = credential_report(iam, ctx).await?;
+    let users = iam.users().await?;
+    let secret_list: Vec<SecretInfo> = secrets
+        .list_managed()
+        .await?
+        .into_iter()
+        // In central storage one store holds every account's secrets.
+        .filter(|s| s.tags.get(ACCOUNT_TAG).is_none_or(|a| a == ctx.account_id))
+        .collect();
+    let secrets_by_name: BTreeMap<&str, &SecretInfo> = secret_list.iter().map(|s| (s.name.as_str(), s)).collect();
+    let group = &ctx.names.exemption_group;
+
+    // Phase 1: every user from the bulk data, keys with placeholder ids.
+    let mut facts = AccountFacts {
+        account_id: ctx.account_id.to_string(),
+        account_name: ctx.account_name.to_string(),
+        account_email: ctx.account_email.map(str::to_string),
+        users: Vec::new(),
+    };
+    let mut infos: BTreeMap<String, &SecretInfo> = BTreeMap::new();
+    for user in &users {
+        let secret_name = ctx.names.secret_name(ctx.account_id, &user.user_name);
+        let secret = secrets_by_name.get(secret_name.as_str()).copied();
+        if let Some(info) = secret {
+            infos.insert(user.user_name.clone(), info);
+        }
+        facts.users.push(bulk_user_facts(user, report.get(&user.user_name), secret, group));
+    }
+    let preliminary = lifecycle::plan(&facts, ctx.policy, ctx.now);
+    let attention: BTreeSet<String> = preliminary
+        .users
+        .iter()
+        .filter(|p| !p.actions.is_empty() || !p.warnings.is_empty())
+        .map(|p| p.user_name.clone())
+        .collect();
+
+    // Phase 2: real key ids (and legacy secret values) for users that need them.
+    let mut audited = Audited { facts: facts.clone(), user_errors: BTreeMap::new(), detailed_users: BTreeSet::new() };
+    audited.facts.users.clear();
+    for mut user in facts.users {
+        let row = report.get(&user.user_name);
+        let needs_detail = attention.contains(&user.user_name) || has_records(&user) || (row.is_none());
+        if needs_detail {
+            audited.detailed_users.insert(user.user_name.clone());
+            let info = infos.get(&user.user_name).copied();
+            match detail(iam, secrets, &mut user, row, info).await {
+                Ok(()) => audited.facts.users.push(user),
+                Err(e) => {
+                    audited.user_errors.insert(user.user_name.clone(), e.to_string());
+                }
+            }
+        } else {
+            audited.facts.users.push(user);
+        }
+    }
+    Ok(audited)
+}
+
+/// A user's facts from the bulk reads only.
+fn bulk_user_facts(user: &IamUser, row: Option<&ReportRow>, secret: Option<&SecretInfo>, group: &str) -> UserFacts {
+    let keys = row
+        .map(|r| {
+            r.keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| KeyFacts {
+                    access_key_id: format!("{REPORT_KEY_PREFIX}{}", i + 1),
+                    status: if k.active { KeyStatus::Active } else { KeyStatus::Inactive },
+                    created: k.created,
+                    last_used: k.last_used,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    UserFacts {
+        user_name: user.user_name.clone(),
+        user_arn: user.arn.clone(),
+        keys,
+        tags: user.tags.clone(),
+        in_exemption_group: user.groups.iter().any(|g| g == group),
+        secret: secret.map(secret_facts),
+    }
+}
+
+/// Whether the user carries state whose meaning depends on real key ids.
+fn has_records(user: &UserFacts) -> bool {
+    let secret_busy = user.secret.as_ref().is_some_and(|s| s.rotation_started.is_some() || s.pending_key_id.is_some());
+    let tagged =
+        user.tags.keys().any(|k| k.starts_with(DEACTIVATED_TAG_PREFIX) || k.starts_with(SEEN_INACTIVE_TAG_PREFIX));
+    let inactive = user.keys.iter().any(|k| k.status == KeyStatus::Inactive);
+    secret_busy || tagged || inactive
+}
+
+/// Replaces placeholder keys by the real ones (`ListAccessKeys`), taking
+/// last use from the report where the creation time matches, else from
+/// `GetAccessKeyLastUsed`.
+async fn detail<I: IamAccount, S: SecretStore>(
+    iam: &I,
+    secrets: &S,
+    user: &mut UserFacts,
+    row: Option<&ReportRow>,
+    info: Option<&SecretInfo>,
+) -> PortResult<()> {
+    let listed = iam.list_access_keys(&user.user_name).await?;
+    let mut keys = Vec::with_capacity(listed.len());
+    for k in listed {
+        let from_report = row.and_then(|r| r.keys.iter().find(|rk| rk.created.timestamp() == k.created.timestamp()));
+        let last_used = match from_report {
+            Some(rk) => rk.last_used,
+            None => iam.access_key_last_used(&k.access_key_id).await?,
+        };
+        keys.push(KeyFacts { access_key_id: k.access_key_id, status: k.status, created: k.created, last_used });
+    }
+    user.keys = keys;
+    if let (Some(info), Some(facts)) = (info, user.secret.as_mut()) {
+        complete_secret_facts(secrets, info, facts).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated
+<root_account>,arn:aws:iam::111111111111:root,2020-01-01T00:00:00+00:00,not_supported,2020-01-01T00:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A
+alice,arn:aws:iam::111111111111:user/alice,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-02T03:04:05+00:00,N/A,N/A,N/A,false,2026-02-01T00:00:00+00:00,2026-02-03T00:00:00+00:00,us-east-1,iam,false,N/A,false,N/A
+bob,arn:aws:iam::111111111111:user/bob,2020-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A
+";
+
+    #[test]
+    fn credential_report_rows_give_keys_without_the_root_row() {
+        let rows = parse_credential_report(REPORT).expect("parses");
+        assert_eq!(rows.keys().collect::<Vec<_>>(), ["alice", "bob"]);
+        let alice = &rows["alice"];
+        assert_eq!(alice.keys.len(), 2);
+        assert!(alice.keys[0].active);
+        assert_eq!(alice.keys[0].created.to_rfc3339(), "2026-01-02T03:04:05+00:00");
+        assert_eq!(alice.keys[0].last_used, None);
+        assert!(!alice.keys[1].active);
+        assert_eq!(alice.keys[1].last_used.map(|d| d.to_rfc3339()), Some("2026-02-03T00:00:00+00:00".into()));
+        assert!(rows["bob"].keys.is_empty());
+    }
+
+    #[test]
+    fn a_report_without_key_columns_is_an_error_naming_the_column() {
+        let err = parse_credential_report("user,arn\nalice,arn:x\n").unwrap_err();
+        assert!(err.contains("`access_key_1_active`"), "{err}");
+    }
+
+    #[test]
+    fn secret_facts_come_from_version_ids() {
+        let info = SecretInfo {
+            name: "s".into(),
+            arn: "arn:s".into(),
+            tags: [(ROTATION_STARTED_TAG.to_string(), "2026-03-01T00:00:00+00:00".to_string())].into(),
+            versions: [
+                ("rekey-access-key-AKIAOLD".to_string(), vec![STAGE_CURRENT.to_string()]),
+                ("rekey-access-key-AKIANEW".to_string(), vec![STAGE_PENDING.to_string()]),
+            ]
+            .into(),
+            replica_regions: vec![],
+        };
+        let f = secret_facts(&info);
+        assert_eq!(f.current_key_id.as_deref(), Some("AKIAOLD"));
+        assert_eq!(f.pending_key_id.as_deref(), Some("AKIANEW"));
+        assert!(f.rotation_started.is_some());
+    }
+}

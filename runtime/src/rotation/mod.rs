@@ -1,0 +1,227 @@
+//! The rotation core: one account from start to report. Assume the member
+//! role (missing role → not enrolled), audit in bulk ([`audit`]), plan with
+//! the pure lifecycle engine, then either execute the plan crash-safely
+//! ([`execute`], enforce mode) or mark every action planned (audit mode,
+//! which makes no mutating call at all).
+//!
+//! Records rekey keeps in AWS (all documented in the README):
+//! - secret tags `rekey:managed=true`, `rekey:account`, `rekey:user`, and
+//!   `rekey:rotation-started=<RFC 3339>` while a rotation is in flight;
+//! - secret versions whose id is `rekey-access-key-<AccessKeyId>`, so the
+//!   key a version holds is known from `ListSecrets` without reading values;
+//! - user tags `rekey:deactivated:<AccessKeyId>` and
+//!   `rekey:seen-inactive:<AccessKeyId>` (written by the executor).
+
+pub mod audit;
+pub mod execute;
+
+use crate::lifecycle::{self, Policy, UserPlan};
+use crate::messages::AccountMessage;
+use crate::ports::{ErrorKind, Platform, SessionCredentials};
+use crate::report::{AccountReport, AccountStatus, ActionReport, ActionResult, EffectiveMode, UserReport};
+use chrono::{DateTime, Utc};
+use rekey_config::{Config, Function, SecretStorage};
+use std::time::Duration;
+
+/// Tag on every secret rekey manages (value `true`); `ListSecrets` filters on it.
+pub const MANAGED_TAG: &str = "rekey:managed";
+/// Secret tag: the account the key belongs to.
+pub const ACCOUNT_TAG: &str = "rekey:account";
+/// Secret tag: the IAM user the key belongs to.
+pub const USER_TAG: &str = "rekey:user";
+/// Secret tag written before a key is created and removed once it is
+/// promoted: a rotation in flight (value: RFC 3339 start time).
+pub const ROTATION_STARTED_TAG: &str = "rekey:rotation-started";
+/// Staging label of the key applications use.
+pub const STAGE_CURRENT: &str = "AWSCURRENT";
+/// Staging label of a stored but not yet verified key.
+pub const STAGE_PENDING: &str = "AWSPENDING";
+/// Prefix of the version ids (`ClientRequestToken`s) rekey writes; the rest is the key id.
+pub const VERSION_PREFIX: &str = "rekey-access-key-";
+
+/// The version id (idempotent `ClientRequestToken`) storing `access_key_id`.
+pub fn version_id_for(access_key_id: &str) -> String {
+    format!("{VERSION_PREFIX}{access_key_id}")
+}
+
+/// What the rotation core needs besides the config.
+#[derive(Clone, Debug)]
+pub struct RotationDeps<P> {
+    /// The way into accounts (real AWS or a fake).
+    pub platform: P,
+    /// Pause between credential-report polls.
+    pub report_poll_interval: Duration,
+    /// Polls before the audit gives up waiting for the credential report.
+    pub report_poll_attempts: u32,
+}
+
+impl<P: Platform> RotationDeps<P> {
+    /// Deps with the standard credential-report wait (up to 15 polls, 2 s apart).
+    pub fn new(platform: P) -> Self {
+        RotationDeps { platform, report_poll_interval: Duration::from_secs(2), report_poll_attempts: 15 }
+    }
+}
+
+impl RotationDeps<crate::aws::sts::AwsPlatform> {
+    /// Deps on real AWS from a base SDK config.
+    pub fn aws(sdk: &aws_config::SdkConfig) -> Self {
+        RotationDeps::new(crate::aws::sts::AwsPlatform::new(sdk.clone()))
+    }
+}
+
+/// The account that stores secrets in central mode: the one hosting the
+/// inventory role (management or delegated admin), else the deployment account.
+fn central_account(config: &Config) -> Option<String> {
+    config
+        .organization
+        .as_ref()
+        .and_then(|o| o.management_account_id.as_ref())
+        .or(config.deployment.account_id.as_ref())
+        .map(ToString::to_string)
+}
+
+fn role_arn(config: &Config, account_id: &str, role: &str) -> String {
+    format!("arn:{}:iam::{account_id}:role/{role}", crate::aws::clients::partition(config.deployment.region.as_str()))
+}
+
+/// Audits, plans and (enforce mode) acts on one account at `now`. Never
+/// fails as a call: problems end up in the report's status or per-user errors.
+pub async fn rotate_account<P: Platform>(
+    deps: &RotationDeps<P>,
+    config: &Config,
+    msg: &AccountMessage,
+    now: DateTime<Utc>,
+) -> AccountReport {
+    let mode = EffectiveMode::resolve(config.mode, msg.dry_run);
+    let mut report = AccountReport {
+        run_id: msg.run_id.clone(),
+        account_id: msg.account_id.clone(),
+        account_name: msg.account_name.clone(),
+        account_email: msg.account_email.clone(),
+        mode,
+        status: AccountStatus::Succeeded,
+        users: Vec::new(),
+    };
+    let names = config.names();
+    let session = names.session_name(Function::Rotation);
+    let member_arn = role_arn(config, &msg.account_id, &names.member_role);
+    let member = match deps.platform.assume_role(&member_arn, &session).await {
+        Ok(c) => c,
+        Err(e) if e.kind == ErrorKind::NotEnrolled => {
+            report.status = AccountStatus::NotEnrolled {
+                reason: format!("role `{member_arn}` cannot be assumed (not deployed yet?): {}", e.message),
+            };
+            return report;
+        }
+        Err(e) => {
+            report.status = AccountStatus::Failed { error: e.to_string() };
+            return report;
+        }
+    };
+    let store_creds = match store_credentials(deps, config, &member, &session).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.status = AccountStatus::Failed { error: e };
+            return report;
+        }
+    };
+    let region = config.deployment.region.as_str();
+    let iam = deps.platform.iam(&member);
+    let secrets = deps.platform.secrets(&store_creds, region);
+
+    let mut policy = Policy::for_config(config);
+    policy.force_rotate = msg.force_rotate.iter().cloned().collect();
+    let audit_ctx = audit::AuditContext {
+        account_id: &msg.account_id,
+        account_name: &msg.account_name,
+        account_email: msg.account_email.as_deref(),
+        names: &names,
+        policy: &policy,
+        now,
+        poll_interval: deps.report_poll_interval,
+        poll_attempts: deps.report_poll_attempts,
+    };
+    let audited = match audit::audit(&iam, &secrets, &audit_ctx).await {
+        Ok(a) => a,
+        Err(e) => {
+            report.status = AccountStatus::Failed { error: e.to_string() };
+            return report;
+        }
+    };
+    let plan = lifecycle::plan(&audited.facts, &policy, now);
+    let exec_ctx = execute::ExecContext {
+        config,
+        account_id: &msg.account_id,
+        now,
+        platform: &deps.platform,
+        iam: &iam,
+        secrets: &secrets,
+    };
+    for user_plan in plan.users {
+        let facts = audited.facts.users.iter().find(|u| u.user_name == user_plan.user_name);
+        let secret_arn = facts.and_then(|u| u.secret.as_ref()).map(|s| s.arn.clone());
+        let owner_email =
+            config.notifications.owner_tag_key.as_ref().and_then(|k| facts.and_then(|u| u.tags.get(k))).cloned();
+        let error = audited.user_errors.get(&user_plan.user_name).cloned();
+        let UserPlan { user_name, status, actions, warnings } = user_plan;
+        let actions = match (mode, facts) {
+            (EffectiveMode::Enforce, Some(facts)) if error.is_none() => {
+                execute::execute_user(&exec_ctx, facts, &actions).await
+            }
+            _ => actions
+                .iter()
+                .map(|a| ActionReport {
+                    access_key_id: a.access_key_id.clone(),
+                    action: a.action,
+                    reason: a.reason,
+                    due: a.due,
+                    result: ActionResult::Planned,
+                })
+                .collect(),
+        };
+        report.users.push(UserReport { user_name, status, owner_email, secret_arn, actions, warnings, error });
+    }
+    // Users whose audit failed are not in the plan; report them anyway.
+    for (user, error) in &audited.user_errors {
+        if !report.users.iter().any(|u| &u.user_name == user) {
+            report.users.push(UserReport {
+                user_name: user.clone(),
+                status: lifecycle::UserStatus::Managed,
+                owner_email: None,
+                secret_arn: None,
+                actions: Vec::new(),
+                warnings: Vec::new(),
+                error: Some(error.clone()),
+            });
+        }
+    }
+    report.users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    report
+}
+
+/// The credentials secrets are written with: the member's own, or (central
+/// storage) the inventory role's in the central account.
+async fn store_credentials<P: Platform>(
+    deps: &RotationDeps<P>,
+    config: &Config,
+    member: &SessionCredentials,
+    session: &str,
+) -> Result<SessionCredentials, String> {
+    if config.secrets.storage != SecretStorage::Central {
+        return Ok(member.clone());
+    }
+    let central = match central_account(config) {
+        Some(a) => a,
+        None => deps.platform.caller_account().await.map_err(|e| e.to_string())?,
+    };
+    let arn = role_arn(config, &central, &config.names().inventory_role);
+    deps.platform
+        .assume_role(&arn, session)
+        .await
+        .map_err(|e| format!("central secret storage: cannot assume `{arn}`: {e}"))
+}
+
+#[cfg(test)]
+pub(crate) mod fake;
+#[cfg(test)]
+mod tests;
