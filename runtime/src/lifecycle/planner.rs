@@ -200,9 +200,9 @@ fn date(t: DateTime<Utc>) -> String {
 /// "rotated", "deactivated"... for messages.
 fn past_tense(action: ActionKind) -> &'static str {
     match action {
-        ActionKind::Rotate => "rotated (a replacement created and stored)",
-        ActionKind::CompleteRotation => "promoted from its interrupted rotation",
-        ActionKind::DeleteOrphanKey => "deleted as the orphan of an interrupted rotation",
+        ActionKind::Rotate => "rotated",
+        ActionKind::CompleteRotation => "promoted to current (interrupted rotation completed)",
+        ActionKind::DeleteOrphanKey => "deleted (orphan of an interrupted rotation)",
         ActionKind::Deactivate => "deactivated",
         ActionKind::Delete => "deleted",
         ActionKind::RecordInactiveSeen => "recorded as seen inactive",

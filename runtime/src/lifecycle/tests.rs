@@ -5,6 +5,7 @@
 mod exemptions;
 mod recovery;
 mod regressions;
+mod snapshot;
 mod support;
 mod table;
 mod timeline;

@@ -90,8 +90,8 @@ fn inactive_key(ctx: &mut Ctx<'_>, key: &KeyFacts, records: &Records) -> Remains
         return Remains::No;
     }
     let why = match reason {
-        Reason::InactiveGraceOver => "rekey deactivated it and its inactive grace ends",
-        _ => "it is an old inactive key rekey did not deactivate, and its grace ends",
+        Reason::InactiveGraceOver => "rekey deactivated it, and its inactive grace ends then",
+        _ => "it is an old inactive key rekey did not deactivate, and its inactive grace ends then",
     };
     ctx.announce(id, ActionKind::Delete, reason, due, why);
     Remains::Yes(Some(due))
@@ -118,7 +118,13 @@ fn single_active(
     } else if ctx.now >= expiry {
         (Reason::Expired, expiry)
     } else {
-        ctx.announce(id, ActionKind::Rotate, Reason::Expired, expiry, "it expires");
+        let why = format!(
+            "it reaches the rotation age of {} days; a replacement key is created and stored in the user's secret, \
+             and the key stays active for at least {} more days",
+            ctx.policy.rotate_after_days,
+            ctx.policy.deactivate_after_days - ctx.policy.rotate_after_days
+        );
+        ctx.announce(id, ActionKind::Rotate, Reason::Expired, expiry, &why);
         return;
     };
 
@@ -172,7 +178,7 @@ fn two_active(ctx: &mut Ctx<'_>, old: &KeyFacts, new: &KeyFacts) {
     let due = (old.created + days(policy.deactivate_after_days))
         .max(new.created + days(policy.deactivate_after_days - policy.rotate_after_days));
     if ctx.now < due {
-        let why = format!("its replacement `{new_id}` has had its installation grace");
+        let why = format!("applications must use its replacement `{new_id}` by then");
         ctx.announce(old_id, ActionKind::Deactivate, Reason::ReplacementGraceOver, due, &why);
         return;
     }
