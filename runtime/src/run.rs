@@ -168,7 +168,9 @@ pub async fn sdk_config(profile: Option<&str>, region: Option<&str>, fallback_re
     let region = RegionProviderChain::first_try(region.map(|r| Region::new(r.to_string())))
         .or_else(default_region.build())
         .or_else(Region::new(fallback_region.to_string()));
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region);
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(crate::aws::clients::retry_config())
+        .region(region);
     if let Some(p) = profile {
         loader = loader.profile_name(p);
     }
@@ -191,7 +193,7 @@ pub async fn aws_deps(config: &Config, sdk: &SdkConfig) -> Result<AwsRunDeps, Ru
         Some(org) => {
             let management =
                 org.management_account_id.as_ref().map(|a| a.to_string()).unwrap_or(deployment_account_id.clone());
-            let role_arn = format!("arn:aws:iam::{management}:role/{}", config.names().inventory_role);
+            let role_arn = inventory_role_arn(config, &management);
             Some(
                 OrganizationsDirectory::assume(sdk, &role_arn, &config.names().session_name(Function::Inventory)).await,
             )
@@ -205,30 +207,30 @@ pub async fn aws_deps(config: &Config, sdk: &SdkConfig) -> Result<AwsRunDeps, Ru
     })
 }
 
-/// The rotation core (`crate::rotation`) behind [`AccountRotator`].
+/// The inventory role in the management account.
+pub fn inventory_role_arn(config: &Config, management_account_id: &str) -> String {
+    let partition = crate::aws::clients::partition(config.deployment.region.as_str());
+    format!("arn:{partition}:iam::{management_account_id}:role/{}", config.names().inventory_role)
+}
+
+/// The rotation core ([`crate::rotation::rotate_account`]) on real AWS,
+/// behind [`AccountRotator`].
 #[derive(Debug)]
 pub struct CoreRotator {
     config: Config,
+    deps: crate::rotation::RotationDeps<crate::aws::sts::AwsPlatform>,
 }
 
 impl CoreRotator {
     /// Sets up the core's clients from `sdk`.
-    pub async fn new(config: &Config, _sdk: &SdkConfig) -> Self {
-        CoreRotator { config: config.clone() }
+    pub async fn new(config: &Config, sdk: &SdkConfig) -> Self {
+        CoreRotator { config: config.clone(), deps: crate::rotation::RotationDeps::aws(sdk) }
     }
 }
 
 impl AccountRotator for CoreRotator {
-    async fn rotate(&self, message: &AccountMessage, _now: DateTime<Utc>) -> AccountReport {
-        AccountReport {
-            run_id: message.run_id.clone(),
-            account_id: message.account_id.clone(),
-            account_name: message.account_name.clone(),
-            account_email: message.account_email.clone(),
-            mode: EffectiveMode::resolve(self.config.mode, message.dry_run),
-            status: AccountStatus::Failed { error: "the rotation core is not part of this build yet".into() },
-            users: Vec::new(),
-        }
+    async fn rotate(&self, message: &AccountMessage, now: DateTime<Utc>) -> AccountReport {
+        crate::rotation::rotate_account(&self.deps, &self.config, message, now).await
     }
 }
 

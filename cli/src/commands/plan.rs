@@ -1,12 +1,269 @@
-//! `rekey plan`.
+//! `rekey plan`: audits every covered account in-process (whatever the
+//! config's mode) and prints each planned action and warning per account,
+//! user and key, with its reason and due date. Changes nothing, sends nothing.
 
-use crate::exit::{Failure, VerbResult, BUILD};
+use crate::exit::{Failure, VerbResult, AWS, FAILED, INVALID_CONFIG, OK, USAGE};
+use crate::output::{emit, Format};
+use chrono::{DateTime, NaiveDate, Utc};
+use rekey_config::Config;
+use rekey_runtime::inventory::InventoryError;
+use rekey_runtime::lifecycle::{Severity, UserStatus};
+use rekey_runtime::notify::{code, reason_text};
+use rekey_runtime::report::{AccountStatus, ActionResult, EffectiveMode, RunReport};
+use rekey_runtime::run::{aws_deps, run as run_flow, sdk_config, RunError, RunOptions, RunOutcome};
+use std::fmt;
 use std::io::Write;
+use std::path::PathBuf;
 
-/// `rekey plan` (not built yet).
+/// Show what rekey would do in each account, without changing anything.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Runs in audit mode whatever the config's `mode` says, with the standard AWS SDK \
+configuration (profile, region, AWS_ENDPOINT_URL).\n\n\
+Exit codes: 0 every account audited, 1 an account or user could not be audited, 2 `--account` not covered \
+by the config, 3 invalid config or email template, 5 AWS set-up failed (credentials, Organizations).\n\n\
+Examples:\n  rekey plan --config rekey.yaml\n  rekey plan --config rekey.yaml --account 111122223333 --at 2027-03-01 --output json")]
+pub struct Args {
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Only this account (repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+    /// Plan as of this date (`YYYY-MM-DD`) instead of now, to see what is coming.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub output: PlanFormat,
+    /// AWS profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region (default: the environment or profile, else `deployment.region`).
+    #[arg(long)]
+    pub region: Option<String>,
+}
 
-pub fn run(_args: Args, _out: &mut dyn Write) -> VerbResult {
-    Err(Failure::new(BUILD, anyhow::anyhow!("`rekey plan` is not available in this build yet")))
+/// `--output` of `plan`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// One line per action and warning.
+    #[default]
+    Table,
+    /// The run report.
+    Json,
+}
+
+/// How a run was invoked, shared by `plan` and `rotate`.
+pub(crate) struct Invocation<'a> {
+    pub config: &'a Config,
+    pub profile: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub options: RunOptions,
+}
+
+/// Runs the in-process flow on a fresh tokio runtime, mapping failures to exit codes.
+pub(crate) fn execute(inv: Invocation<'_>) -> Result<RunOutcome, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(crate::exit::BUILD, e))?;
+    runtime.block_on(async {
+        let sdk = sdk_config(inv.profile, inv.region, inv.config.deployment.region.as_str()).await;
+        let deps = aws_deps(inv.config, &sdk).await.map_err(run_failure)?;
+        run_flow(inv.config, &deps, &inv.options).await.map_err(run_failure)
+    })
+}
+
+fn run_failure(e: RunError) -> Failure {
+    let code = match &e {
+        RunError::Inventory(InventoryError::NotCovered(_)) => USAGE,
+        RunError::Template(_) => INVALID_CONFIG,
+        RunError::Inventory(_) | RunError::Aws(_) => AWS,
+    };
+    Failure::new(code, e)
+}
+
+/// The run time: now, or `at` with the current time of day.
+pub(crate) fn planning_time(now: DateTime<Utc>, at: Option<NaiveDate>) -> DateTime<Utc> {
+    match at {
+        Some(date) => date.and_time(now.time()).and_utc(),
+        None => now,
+    }
+}
+
+/// Plans every covered account; exit 0, or 1 when an account or user failed.
+pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
+    let config = Config::load(&args.config)?;
+    let now = planning_time(Utc::now(), args.at);
+    let options = RunOptions {
+        run_id: rekey_runtime::inventory::run_id(Utc::now(), "plan"),
+        now,
+        dry_run: true,
+        force_rotate: Vec::new(),
+        account_ids: args.accounts,
+        concurrency: config.lambda.rotation_max_concurrency as usize,
+        send_notifications: false,
+    };
+    let outcome = execute(Invocation {
+        config: &config,
+        profile: args.profile.as_deref(),
+        region: args.region.as_deref(),
+        options,
+    })?;
+    let format = match args.output {
+        PlanFormat::Table => Format::Text,
+        PlanFormat::Json => Format::Json,
+    };
+    emit(out, format, &ReportView { report: &outcome.report, emails: &[] })?;
+    Ok(if outcome.all_succeeded() { OK } else { FAILED })
+}
+
+/// A run report as printed: `Display` is the table, `Serialize` the
+/// [`RunReport`] JSON (plus `emails` for `rotate`).
+#[derive(serde::Serialize)]
+pub(crate) struct ReportView<'a> {
+    #[serde(flatten)]
+    pub report: &'a RunReport,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub emails: &'a [rekey_runtime::run::EmailOutcome],
+}
+
+impl fmt::Display for ReportView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.report;
+        let mode = match r.mode {
+            EffectiveMode::Audit => "audit: nothing was changed",
+            EffectiveMode::Enforce => "enforce",
+        };
+        write!(f, "run {} ({mode}), {} account(s)", r.run_id, r.accounts.len())?;
+        for a in &r.accounts {
+            let status = match &a.status {
+                AccountStatus::Succeeded => "ok".to_string(),
+                AccountStatus::NotEnrolled { reason } => format!("not enrolled: {reason}"),
+                AccountStatus::Failed { error } => format!("FAILED: {error}"),
+            };
+            write!(f, "\n\naccount {} ({}): {status}", a.account_id, a.account_name)?;
+            let c = a.counts();
+            write!(
+                f,
+                "\n  users {}, planned {}, rotated {}, deactivated {}, deleted {}, warnings {}, exempt {}, failures {}",
+                a.users.len(),
+                c.planned,
+                c.rotated,
+                c.deactivated,
+                c.deleted,
+                c.warned,
+                c.exempt,
+                c.failed
+            )?;
+            let mut rows: Vec<[String; 6]> = Vec::new();
+            for u in &a.users {
+                for act in &u.actions {
+                    let result = match &act.result {
+                        ActionResult::Planned => "planned".to_string(),
+                        ActionResult::Done { new_access_key_id: Some(k) } => format!("done (new key {k})"),
+                        ActionResult::Done { new_access_key_id: None } => "done".to_string(),
+                        ActionResult::Skipped { why } => format!("skipped: {why}"),
+                        ActionResult::Failed { error } => format!("FAILED: {error}"),
+                    };
+                    rows.push([
+                        u.user_name.clone(),
+                        act.access_key_id.clone(),
+                        code(act.action),
+                        act.due.format("%Y-%m-%d").to_string(),
+                        result,
+                        reason_text(act.reason),
+                    ]);
+                }
+                for w in &u.warnings {
+                    let kind = match w.severity {
+                        Severity::Warning => "warning",
+                        Severity::Critical => "CRITICAL",
+                    };
+                    let what = w.upcoming.map(|k| format!("{kind}: {}", code(k))).unwrap_or(kind.to_string());
+                    let due = w.due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or("-".into());
+                    rows.push([
+                        u.user_name.clone(),
+                        w.access_key_id.clone(),
+                        what,
+                        due,
+                        w.message.clone(),
+                        String::new(),
+                    ]);
+                }
+                match &u.status {
+                    UserStatus::Managed => {}
+                    UserStatus::Exempt { reason, until } => {
+                        let until = until.map(|d| format!(" until {d}")).unwrap_or_default();
+                        rows.push([
+                            u.user_name.clone(),
+                            "-".into(),
+                            "exempt".into(),
+                            "-".into(),
+                            format!("{reason}{until}"),
+                            String::new(),
+                        ]);
+                    }
+                    UserStatus::NeedsManualAction { reason } => {
+                        rows.push([
+                            u.user_name.clone(),
+                            "-".into(),
+                            "MANUAL ACTION".into(),
+                            "-".into(),
+                            reason.clone(),
+                            String::new(),
+                        ]);
+                    }
+                }
+                if let Some(e) = &u.error {
+                    rows.push([u.user_name.clone(), "-".into(), "FAILED".into(), "-".into(), e.clone(), String::new()]);
+                }
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            let header = ["USER", "KEY", "ACTION", "DUE", "RESULT", "REASON"].map(String::from);
+            let mut widths = header.clone().map(|h| h.len());
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            for row in std::iter::once(&header).chain(&rows) {
+                write!(f, "\n  ")?;
+                let mut line = String::new();
+                for (i, cell) in row.iter().enumerate() {
+                    if i + 1 == row.len() {
+                        line.push_str(cell);
+                    } else {
+                        line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+                    }
+                }
+                write!(f, "{}", line.trim_end())?;
+            }
+        }
+        if !self.emails.is_empty() {
+            write!(f, "\n\nemails:")?;
+            for e in self.emails {
+                match &e.error {
+                    None => write!(f, "\n  {} (account {}): sent", e.recipient, e.account_id)?,
+                    Some(err) => write!(f, "\n  {} (account {}): NOT SENT: {err}", e.recipient, e.account_id)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_keeps_the_time_of_day() {
+        let now = DateTime::parse_from_rfc3339("2026-11-29T22:10:05Z").unwrap().to_utc();
+        let at = NaiveDate::from_ymd_opt(2027, 3, 1);
+        assert_eq!(planning_time(now, at).to_rfc3339(), "2027-03-01T22:10:05+00:00");
+        assert_eq!(planning_time(now, None), now);
+    }
 }

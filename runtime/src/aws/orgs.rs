@@ -23,6 +23,12 @@ impl OrganizationsDirectory {
     /// management account). Credentials are fetched lazily and refreshed, so
     /// this is built once at start-up.
     pub async fn assume(sdk: &aws_config::SdkConfig, role_arn: &str, session_name: &str) -> Self {
+        // The provider needs a clock to time its credentials; configs built
+        // by hand (tests, embedders) may lack one.
+        let sdk = &match sdk.time_source() {
+            Some(_) => sdk.clone(),
+            None => sdk.to_builder().time_source(aws_smithy_async::time::SystemTimeSource::new()).build(),
+        };
         let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
             .session_name(session_name)
             .configure(sdk)

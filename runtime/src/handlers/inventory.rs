@@ -100,7 +100,7 @@ pub async fn main(config: Config, sdk: &aws_config::SdkConfig) -> Result<(), lam
             Some(org) => {
                 let management =
                     org.management_account_id.as_ref().map(|a| a.to_string()).unwrap_or(deployment_account_id.clone());
-                let role_arn = format!("arn:aws:iam::{management}:role/{}", config.names().inventory_role);
+                let role_arn = crate::run::inventory_role_arn(&config, &management);
                 Some(
                     OrganizationsDirectory::assume(sdk, &role_arn, &config.names().session_name(Function::Inventory))
                         .await,

@@ -128,7 +128,7 @@ pub async fn main_from_env() -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = crate::aws::clients::load_from_env().await;
     match function {
         Function::Inventory => inventory::main(config, &sdk).await,
         Function::Rotation => rotation::main(config, &sdk).await,

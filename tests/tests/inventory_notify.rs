@@ -1,0 +1,267 @@
+//! End to end on moto: the inventory function's selection over a real
+//! Organizations tree (nested OUs, a suspended account, an excluded OU)
+//! queues the right accounts on a real SQS queue; Organizations errors fail
+//! the run; the notifier renders and sends through SES v2, and the mail read
+//! back from moto has the right recipients, subject and escaped body, and no
+//! secret.
+
+use aws_sdk_organizations::types::OrganizationFeatureSet as FeatureSet;
+use rekey_config::Config;
+use rekey_e2e::moto::{test_account_id, Moto};
+use rekey_runtime::aws::orgs::OrganizationsDirectory;
+use rekey_runtime::aws::ses::SesMailer;
+use rekey_runtime::aws::sqs::SqsQueue;
+use rekey_runtime::handlers::inventory::{handle, InventoryDeps, InventoryEvent};
+use rekey_runtime::lifecycle::{ActionKind, Reason, UserStatus};
+use rekey_runtime::messages::AccountMessage;
+use rekey_runtime::notify::{digests, send_digest, Renderer};
+use rekey_runtime::report::*;
+use rekey_runtime::run::inventory_role_arn;
+
+/// Creates an account under `parent` (moving it from the root); returns its id.
+async fn account(orgs: &aws_sdk_organizations::Client, root: &str, parent: &str, name: &str) -> String {
+    let out = orgs
+        .create_account()
+        .account_name(name)
+        .email(format!("{name}@example.com"))
+        .send()
+        .await
+        .expect("create account");
+    let id = out.create_account_status().and_then(|s| s.account_id()).expect("account id").to_string();
+    if parent != root {
+        orgs.move_account()
+            .account_id(&id)
+            .source_parent_id(root)
+            .destination_parent_id(parent)
+            .send()
+            .await
+            .expect("move");
+    }
+    id
+}
+
+async fn ou(orgs: &aws_sdk_organizations::Client, parent: &str, name: &str) -> String {
+    let out = orgs.create_organizational_unit().parent_id(parent).name(name).send().await.expect("create OU");
+    out.organizational_unit().and_then(|o| o.id()).expect("OU id").to_string()
+}
+
+async fn directory(moto: &Moto, config: &Config, management: &str) -> OrganizationsDirectory {
+    OrganizationsDirectory::assume(&moto.sdk_config(), &inventory_role_arn(config, management), "rekey-inventory").await
+}
+
+#[tokio::test]
+async fn inventory_queues_active_accounts_of_nested_ous_minus_excluded_ones() {
+    let moto = Moto::get();
+    let mgmt = test_account_id("inventory-e2e-mgmt");
+    let sdk = moto.account_config(&mgmt).await;
+    let orgs = aws_sdk_organizations::Client::new(&sdk);
+    orgs.create_organization().feature_set(FeatureSet::All).send().await.expect("create organization");
+    let root = orgs.list_roots().send().await.expect("roots").roots()[0].id().expect("root id").to_string();
+    // root ─ in-root
+    //   └ ou-a ─ a-active, a-suspended
+    //      └ ou-b ─ b-active
+    //         └ ou-c (excluded) ─ c-active
+    let ou_a = ou(&orgs, &root, "a").await;
+    let ou_b = ou(&orgs, &ou_a, "b").await;
+    let ou_c = ou(&orgs, &ou_b, "c").await;
+    let _in_root = account(&orgs, &root, &root, "in-root").await;
+    let a_active = account(&orgs, &root, &ou_a, "a-active").await;
+    let a_suspended = account(&orgs, &root, &ou_a, "a-suspended").await;
+    orgs.close_account().account_id(&a_suspended).send().await.expect("close account");
+    let b_active = account(&orgs, &root, &ou_b, "b-active").await;
+    let _c_active = account(&orgs, &root, &ou_c, "c-active").await;
+
+    let config = Config::from_yaml_str(
+        &format!(
+            "organization:\n  management_account_id: '{mgmt}'\n  target_ou_ids: [{ou_a}]\n  exclude_ou_ids: [{ou_c}]\n"
+        ),
+        None,
+    )
+    .expect("valid config");
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("rekey-accounts-e2e")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let deps = InventoryDeps {
+        directory: Some(directory(moto, &config, &mgmt).await),
+        config,
+        queue: SqsQueue::new(sqs.clone()),
+        queue_url: queue_url.clone(),
+        deployment_account_id: mgmt.clone(),
+    };
+    let event: InventoryEvent = serde_json::from_value(serde_json::json!({
+        "id": "e2e00001-aaaa", "time": "2026-11-29T22:00:00Z", "detail-type": "Scheduled Event", "dry_run": true
+    }))
+    .unwrap();
+    let response = handle(event, "req", chrono::Utc::now(), &deps).await.expect("inventory runs");
+    let mut expected = vec![a_active.clone(), b_active.clone()];
+    expected.sort();
+    assert_eq!(response.account_ids, expected);
+    assert_eq!(response.run_id, "20261129T220000Z-e2e00001");
+
+    let mut queued = Vec::new();
+    loop {
+        let out = sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).send().await.expect("receive");
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            let msg: AccountMessage = serde_json::from_str(m.body().unwrap()).expect("an account message");
+            queued.push(msg);
+            sqs.delete_message()
+                .queue_url(&queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    queued.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    let ids: Vec<&str> = queued.iter().map(|m| m.account_id.as_str()).collect();
+    assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(queued.iter().all(|m| m.dry_run && m.run_id == response.run_id));
+    let a = queued.iter().find(|m| m.account_id == a_active).expect("a-active queued");
+    assert_eq!((a.account_name.as_str(), a.account_email.as_deref()), ("a-active", Some("a-active@example.com")));
+}
+
+#[tokio::test]
+async fn organizations_errors_fail_the_inventory() {
+    let moto = Moto::get();
+    // An OU that does not exist: Organizations answers with an error, which
+    // must fail the run rather than queue a partial (here: empty) list.
+    let mgmt = test_account_id("inventory-e2e-bad-ou");
+    let sdk = moto.account_config(&mgmt).await;
+    aws_sdk_organizations::Client::new(&sdk)
+        .create_organization()
+        .feature_set(FeatureSet::All)
+        .send()
+        .await
+        .expect("create organization");
+    let config = Config::from_yaml_str(
+        &format!("organization:\n  management_account_id: '{mgmt}'\n  target_ou_ids: [ou-zzzz-zzzzzzzz]\n"),
+        None,
+    )
+    .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("rekey-accounts-none")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .unwrap()
+        .to_string();
+    let deps = InventoryDeps {
+        directory: Some(directory(moto, &config, &mgmt).await),
+        config,
+        queue: SqsQueue::new(sqs),
+        queue_url,
+        deployment_account_id: mgmt,
+    };
+    let err = handle(InventoryEvent::default(), "req", chrono::Utc::now(), &deps).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("organizations `ListAccountsForParent` for `ou-zzzz-zzzzzzzz` failed: "),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn notifier_sends_escaped_digests_without_secrets_through_ses() {
+    let moto = Moto::get();
+    let acct = test_account_id("notifier-e2e");
+    let sdk = moto.account_config(&acct).await;
+    let sender = "rekey-e2e@example.com";
+    aws_sdk_sesv2::Client::new(&sdk).create_email_identity().email_identity(sender).send().await.expect("identity");
+
+    // A real secret holding a key: its value must never reach an email.
+    let secret_value = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let secret = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(format!("Account_{acct}_User_alice_AccessKey"))
+        .secret_string(serde_json::json!({"AccessKeyId": "AKIANEW", "SecretAccessKey": secret_value}).to_string())
+        .send()
+        .await
+        .expect("secret");
+    let arn = secret.arn().unwrap().to_string();
+
+    let admin = "admin-notifier-e2e@example.com";
+    let owner = "owner-notifier-e2e@example.com";
+    let config = Config::from_yaml_str(
+        &format!(
+            "mode: enforce\nnotifications:\n  sender: {sender}\n  admin_recipients: [{admin}]\n  notify_account_email: false\n  owner_tag_key: owner\n  subject: 'rekey e2e {{{{ account_id }}}} {{{{ mode }}}}: {{{{ action_count }}}}'\n"
+        ),
+        None,
+    )
+    .unwrap();
+    let user = |name: &str, owner: Option<&str>| UserReport {
+        user_name: name.into(),
+        status: UserStatus::Managed,
+        owner_email: owner.map(str::to_string),
+        secret_arn: None,
+        actions: vec![],
+        warnings: vec![],
+        error: None,
+    };
+    let mut alice = user("alice", Some(owner));
+    alice.secret_arn = Some(arn.clone());
+    alice.actions.push(ActionReport {
+        access_key_id: "AKIAOLD".into(),
+        action: ActionKind::Rotate,
+        reason: Reason::Expired,
+        due: chrono::Utc::now(),
+        result: ActionResult::Done { new_access_key_id: Some("AKIANEW".into()) },
+    });
+    let mut evil = user("<script>alert(1)</script>", None);
+    evil.status = UserStatus::NeedsManualAction { reason: "both keys are expired and active".into() };
+    let report = AccountReport {
+        run_id: "run-notifier-e2e".into(),
+        account_id: acct.clone(),
+        account_name: "notifier e2e".into(),
+        account_email: None,
+        mode: EffectiveMode::Enforce,
+        status: AccountStatus::Succeeded,
+        users: vec![alice, evil],
+    };
+    let renderer = Renderer::new(&config).unwrap();
+    let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk));
+    let messages = digests(&config, &report);
+    assert_eq!(messages.len(), 2);
+    for m in &messages {
+        send_digest(&config, &renderer, &mailer, m).await.expect("sent");
+    }
+
+    let data = moto.data_json();
+    let sent: Vec<&serde_json::Value> = data["ses"]["Message"]
+        .as_array()
+        .expect("moto keeps sent mail")
+        .iter()
+        .filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(&acct)))
+        .collect();
+    let to = |m: &serde_json::Value| m["destinations"]["ToAddresses"][0].as_str().unwrap_or_default().to_string();
+    let mut recipients: Vec<String> = sent.iter().map(|m| to(m)).collect();
+    recipients.sort();
+    assert_eq!(recipients, [admin, owner]);
+    for m in &sent {
+        assert_eq!(m["source"], sender);
+        let body = m["body"].as_str().unwrap();
+        assert!(!body.contains(secret_value), "a secret value reached an email");
+        assert!(body.contains(&format!("aws secretsmanager get-secret-value --secret-id {arn}")), "{body}");
+        if to(m) == admin {
+            assert_eq!(m["subject"], format!("rekey e2e {acct} enforce: 1"));
+            assert!(!body.contains("<script>"), "{body}");
+            assert!(body.contains("&lt;script&gt;"), "{body}");
+        } else {
+            // The owner sees only alice.
+            assert!(!body.contains("script"), "{body}");
+            assert!(body.contains("alice"));
+        }
+    }
+}
