@@ -10,8 +10,7 @@ fn named(name: &str, mut user: UserFacts) -> UserFacts {
     user
 }
 
-#[test]
-fn mixed_account_plan_json() {
+fn mixed_account() -> (AccountFacts, Policy) {
     let mut exempt = named("exempt-group", user(vec![active(OLD, 95)]));
     exempt.in_exemption_group = true;
     let users = vec![
@@ -41,5 +40,23 @@ fn mixed_account_plan_json() {
     let mut policy = Policy { require_unused_days_before_deactivate: Some(7), ..policy() };
     policy.exemption_group = Some("rekey-exempt".into());
     policy.force_rotate.insert("forced-two-keys".into());
+    (facts, policy)
+}
+
+#[test]
+fn mixed_account_plan_json() {
+    let (facts, policy) = mixed_account();
     insta::assert_json_snapshot!(plan(&facts, &policy, now()));
+}
+
+#[test]
+fn plan_is_deterministic_and_round_trips_through_json() {
+    let (facts, policy) = mixed_account();
+    let first = plan(&facts, &policy, now());
+    let mut reversed = facts.clone();
+    reversed.users.reverse();
+    assert_eq!(plan(&reversed, &policy, now()), first, "input order must not matter");
+    let json = serde_json::to_string(&first).unwrap();
+    let back: crate::lifecycle::Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, first);
 }
