@@ -1,3 +1,4 @@
 //! Test harness: moto server, tool paths, fixtures.
 
 pub mod moto;
+pub mod tools;

@@ -7,8 +7,9 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Rule {
-    /// Fixed name.
-    pub name: Expr,
+    /// Fixed name; absent: CloudFormation generates one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Expr>,
     /// What it triggers.
     pub description: String,
     /// `rate(...)` or `cron(...)`.

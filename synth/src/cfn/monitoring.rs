@@ -17,8 +17,9 @@ pub struct LogGroup {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Alarm {
-    /// Fixed name.
-    pub alarm_name: Expr,
+    /// Fixed name; absent: CloudFormation generates one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm_name: Option<Expr>,
     /// What firing means and what to do.
     pub alarm_description: String,
     /// `AWS/SQS`.

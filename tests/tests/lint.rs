@@ -1,0 +1,76 @@
+//! The real linters on every synthesized template: cfn-lint with no error and
+//! no warning, and checkov with no failed check (suppressions live only in
+//! the templates' resource metadata, each with its reason), for the built-in
+//! default config and the all-options fixture.
+
+use rekey_config::Config;
+use rekey_e2e::tools::{fixture, tool};
+use rekey_synth::asset::LambdaAsset;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Writes every stack of `config` as JSON and YAML into `dir`; returns (json files, yaml files).
+fn write_templates(config: &Config, dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let asset = LambdaAsset { sha256: "0".repeat(64) };
+    let stacks = rekey_stacks::synthesize(config, &asset).expect("config synthesizes");
+    let (mut json, mut yaml) = (Vec::new(), Vec::new());
+    for stack in stacks {
+        let base = dir.join(&stack.name);
+        let (j, y) = (base.with_extension("template.json"), base.with_extension("template.yaml"));
+        std::fs::write(&j, stack.template.to_json()).unwrap();
+        std::fs::write(&y, stack.template.to_yaml()).unwrap();
+        json.push(j);
+        yaml.push(y);
+    }
+    (json, yaml)
+}
+
+fn configs() -> Vec<(&'static str, Config)> {
+    let all = Config::load(&fixture("all-options.yaml")).expect("the all-options fixture is valid");
+    vec![("default", Config::builtin_default()), ("all-options", all)]
+}
+
+fn run(command: &mut Command) -> (bool, String) {
+    let out = command.output().unwrap_or_else(|e| panic!("cannot run `{command:?}`: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn cfn_lint_reports_no_error_and_no_warning() {
+    let cfn_lint = tool("lint/bin/cfn-lint");
+    for (label, config) in configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (json, yaml) = write_templates(&config, dir.path());
+        let (ok, output) = run(Command::new(&cfn_lint)
+            .args(["--format", "parseable", "--regions", config.deployment.region.as_str(), "--"])
+            .args(json.iter().chain(&yaml)));
+        assert!(ok && output.trim().is_empty(), "cfn-lint findings for the {label} config:\n{output}");
+    }
+}
+
+#[test]
+fn checkov_reports_no_failed_check() {
+    let checkov = tool("lint/bin/checkov");
+    for (label, config) in configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (json, _) = write_templates(&config, dir.path());
+        let mut command = Command::new(&checkov);
+        for file in &json {
+            command.arg("-f").arg(file);
+        }
+        command.args(["--framework", "cloudformation", "--compact", "--skip-download", "--quiet"]);
+        let (ok, output) = run(&mut command);
+        assert!(ok, "checkov failed checks for the {label} config:\n{output}");
+        // The checks really ran: checkov names the templates it passed.
+        let (_, summary) = run(Command::new(&checkov).arg("-f").arg(&json[0]).args([
+            "--framework",
+            "cloudformation",
+            "--compact",
+            "--skip-download",
+            "-o",
+            "json",
+        ]));
+        assert!(summary.contains("\"passed\""), "checkov printed no summary for the {label} config:\n{summary}");
+    }
+}
