@@ -15,8 +15,9 @@ pub trait Cfn {
     async fn describe_stack(&self, name: &str) -> Result<Option<Stack>, DeployError>;
     /// The deployed template body, or `None` when the stack does not exist.
     async fn get_template(&self, name: &str) -> Result<Option<String>, DeployError>;
-    /// Creates a change set and returns its id.
-    async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<String, DeployError>;
+    /// Creates a change set and returns its id; `None` when CloudFormation refuses at once because nothing
+    /// would change (moto does this; AWS instead fails the change set with a "didn't contain changes" reason).
+    async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<Option<String>, DeployError>;
     /// The change set's status and changes.
     async fn describe_change_set(&self, stack: &str, id: &str) -> Result<ChangeSet, DeployError>;
     /// Executes a computed change set.

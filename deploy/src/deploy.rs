@@ -211,7 +211,16 @@ pub async fn deploy<C: Cfn, A: AssetStore, O: Org>(
             false
         } else {
             progress.note(&format!("asset {url}: uploading {} bytes", asset.body.len()))?;
-            env.assets.put(&asset.bucket, &asset.key, asset.body.clone()).await?;
+            env.assets.put(&asset.bucket, &asset.key, asset.body.clone()).await.map_err(|e| match e {
+                DeployError::Aws { operation, target, message } if message.contains("NoSuchBucket") => DeployError::Aws {
+                    operation,
+                    target,
+                    message: format!(
+                        "{message}; create the bucket, set `deployment.asset_bucket`, or run `cdk bootstrap` for the CDK bootstrap bucket"
+                    ),
+                },
+                other => other,
+            })?;
             true
         };
         report.asset = Some((url, uploaded));
@@ -293,13 +302,17 @@ async fn deploy_stack<C: Cfn>(
         tags,
         description: step.stack.description.clone(),
     };
-    let id = cfn.create_change_set(&request).await?;
-    let computed = wait_change_set(cfn, name, &id, options).await?;
-    if computed.is_empty_failure() {
-        cfn.delete_change_set(name, &id).await?;
+    let unchanged = |progress: &mut Progress<'_>, existing: Option<Stack>| -> Result<StackOutcome, DeployError> {
         progress.note(&format!("{title}: no changes"))?;
         let outputs = existing.map(|s| s.outputs).unwrap_or_default();
-        return Ok(StackOutcome { stack: name.clone(), title, outcome: Outcome::Unchanged, outputs });
+        Ok(StackOutcome { stack: name.clone(), title: title.clone(), outcome: Outcome::Unchanged, outputs })
+    };
+    let Some(id) = cfn.create_change_set(&request).await? else { return unchanged(progress, existing) };
+    let computed = wait_change_set(cfn, name, &id, options).await?;
+    if computed.is_empty_failure() {
+        // An empty change set cannot be executed; leaving it would clutter the console.
+        cfn.delete_change_set(name, &id).await?;
+        return unchanged(progress, existing);
     }
     if computed.status != "CREATE_COMPLETE" {
         return Err(DeployError::ChangeSetFailed {

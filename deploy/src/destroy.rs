@@ -46,8 +46,13 @@ pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
     for step in steps.iter().rev() {
         progress.note(&format!("  {}", step.title()))?;
     }
-    if !flags.force && !approver.confirm("all", "Delete these stacks?")? {
-        return Err(DeployError::NotApproved { stack: "all".into(), interactive: true });
+    if !flags.force {
+        match approver.confirm("all", "Delete these stacks?") {
+            Ok(true) => {}
+            Ok(false) => return Err(DeployError::NotConfirmed { interactive: true }),
+            Err(DeployError::NotApproved { interactive, .. }) => return Err(DeployError::NotConfirmed { interactive }),
+            Err(e) => return Err(e),
+        }
     }
     let mut report = DestroyReport::default();
     for step in steps.iter().rev() {

@@ -142,9 +142,28 @@ fn compare(path: &str, old: &Value, new: &Value, out: &mut Vec<PropertyChange>) 
                 }
             }
         }
-        (Value::Array(o), Value::Array(n)) if o.len() == n.len() => {
-            for (i, (a, b)) in o.iter().zip(n).enumerate() {
-                compare(&format!("{path}[{i}]"), a, b, out);
+        (Value::Array(o), Value::Array(n)) if sids(o).is_some() && sids(n).is_some() => {
+            // Policy statements: matched by Sid, so inserting one does not shift every later statement.
+            let (os, ns) = (sids(o).unwrap_or_default(), sids(n).unwrap_or_default());
+            let mut keys: Vec<&str> = os.iter().chain(ns.iter()).map(|(k, _)| *k).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let p = format!("{path}[Sid={key}]");
+                let find = |list: &[(&str, &Value)]| list.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).clone());
+                match (find(&os), find(&ns)) {
+                    (Some(a), Some(b)) => compare(&p, &a, &b, out),
+                    (a, b) => out.push(PropertyChange { path: p, old: a, new: b }),
+                }
+            }
+        }
+        (Value::Array(o), Value::Array(n)) => {
+            for i in 0..o.len().max(n.len()) {
+                let p = format!("{path}[{i}]");
+                match (o.get(i), n.get(i)) {
+                    (Some(a), Some(b)) => compare(&p, a, b, out),
+                    (a, b) => out.push(PropertyChange { path: p, old: a.cloned(), new: b.cloned() }),
+                }
             }
         }
         (Value::String(a), Value::String(b)) => {
@@ -165,6 +184,16 @@ fn compare(path: &str, old: &Value, new: &Value, out: &mut Vec<PropertyChange>) 
         }
         _ => out.push(PropertyChange { path: path.to_string(), old: Some(old.clone()), new: Some(new.clone()) }),
     }
+}
+
+/// `(Sid, statement)` of every element when each is an object with a distinct `Sid`.
+fn sids(items: &[Value]) -> Option<Vec<(&str, &Value)>> {
+    let list: Vec<(&str, &Value)> =
+        items.iter().map(|v| v.get("Sid").and_then(Value::as_str).map(|sid| (sid, v))).collect::<Option<_>>()?;
+    let mut names: Vec<&str> = list.iter().map(|(k, _)| *k).collect();
+    names.sort();
+    names.dedup();
+    (names.len() == list.len() && !list.is_empty()).then_some(list)
 }
 
 fn show(value: &Option<Value>) -> String {
@@ -265,6 +294,25 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "Stack rekey-main\nIAM statement changes:\n  + [Role] Allow sqs:SendMessage on *\nResources\n[-] AWS::SQS::Queue Queue\n[+] AWS::IAM::Role Role\nOutputs\n[-] QueueUrl\n"
+        );
+    }
+
+    #[test]
+    fn policy_statements_are_matched_by_sid() {
+        let role = |statements: Value| {
+            json!({"Resources": {"R": {"Type": "AWS::IAM::Role", "Properties": {
+            "Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": statements}}]}}}})
+        };
+        let a = json!({"Sid": "A", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"});
+        let b = json!({"Sid": "B", "Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"});
+        let d = diff("s", Some(&role(json!([b.clone()]))), &role(json!([a, b])));
+        assert_eq!(
+            d.entries[0].properties,
+            vec![PropertyChange {
+                path: "Properties.Policies[0].PolicyDocument.Statement[Sid=A]".into(),
+                old: None,
+                new: Some(json!({"Sid": "A", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"})),
+            }]
         );
     }
 

@@ -71,6 +71,12 @@ pub enum DeployError {
         /// Whether the user was asked.
         interactive: bool,
     },
+    /// `destroy` was not confirmed.
+    #[error("destroy was not confirmed{}", if *.interactive { "" } else { " (not a terminal: pass `--force` to delete without asking)" })]
+    NotConfirmed {
+        /// Whether the user was asked.
+        interactive: bool,
+    },
     /// Reading a local file (asset, template) failed.
     #[error("cannot read `{path}`: {source}")]
     Read {

@@ -134,7 +134,7 @@ impl Cfn for FakeCfn {
         Ok(self.state.borrow().stacks.get(name).map(|s| s.template.clone()))
     }
 
-    async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<String, DeployError> {
+    async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<Option<String>, DeployError> {
         self.log(format!(
             "CreateChangeSet {} {:?} params={:?} tags={:?}",
             request.stack, request.kind, request.parameters, request.tags
@@ -177,7 +177,7 @@ impl Cfn for FakeCfn {
         };
         let id = format!("cs-{}-{}", request.stack, request.name);
         state.change_sets.insert(id.clone(), (request.clone(), change_set));
-        Ok(id)
+        Ok(Some(id))
     }
 
     async fn describe_change_set(&self, _stack: &str, id: &str) -> Result<ChangeSet, DeployError> {

@@ -110,7 +110,7 @@ impl Cfn for SdkCfn {
         }
     }
 
-    async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<String, DeployError> {
+    async fn create_change_set(&self, request: &ChangeSetRequest) -> Result<Option<String>, DeployError> {
         let kind = match request.kind {
             ChangeSetKind::Create => cf::ChangeSetType::Create,
             ChangeSetKind::Update => cf::ChangeSetType::Update,
@@ -127,9 +127,13 @@ impl Cfn for SdkCfn {
             .set_tags(Some(tags(&request.tags)))
             .set_description(request.description.clone())
             .send()
-            .await
-            .map_err(|e| aws_error("CreateChangeSet", &request.stack, e))?;
-        Ok(out.id().unwrap_or(&request.name).to_string())
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if e.message().is_some_and(|m| m.contains("No updates are to be performed")) => return Ok(None),
+            Err(e) => return Err(aws_error("CreateChangeSet", &request.stack, e)),
+        };
+        Ok(Some(out.id().unwrap_or(&request.name).to_string()))
     }
 
     async fn describe_change_set(&self, stack: &str, id: &str) -> Result<ChangeSet, DeployError> {
@@ -509,4 +513,28 @@ impl Session {
             self.sts.get_caller_identity().send().await.map_err(|e| aws_error("GetCallerIdentity", "the caller", e))?;
         out.account().map(str::to_string).ok_or_else(|| DeployError::Setup("STS returned no account id".into()))
     }
+}
+
+/// The SDK configuration from the standard sources (environment, `~/.aws`, `AWS_ENDPOINT_URL`), with an optional
+/// profile, in `region`.
+pub async fn load_config(profile: Option<&str>, region: &str) -> SdkConfig {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region.to_string()));
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
+}
+
+/// `base` acting as `role_arn` (`--role-arn`, for the management account). The role's account must be the one
+/// named by the config; the caller checks it with [`Session::account_id`].
+pub async fn assume_role(base: &SdkConfig, role_arn: &str) -> SdkConfig {
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+        .session_name("rekey-deploy")
+        .configure(base)
+        .build()
+        .await;
+    base.to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+        .build()
 }

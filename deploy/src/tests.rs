@@ -329,6 +329,24 @@ fn destroy_deletes_in_reverse_order_and_keeps_secrets_unless_asked() {
     let output = String::from_utf8(out).expect("utf-8");
     assert!(output.contains("kept 1 secret(s) created by rekey (tag rekey:managed=true) in account 111111111111; pass --delete-secrets to delete them"), "{output}");
 
+    // Without a terminal and without --force nothing is deleted.
+    let mut out = Vec::new();
+    let err = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        let store = [(DEPLOYMENT.to_string(), &secrets)];
+        rt.block_on(destroy(
+            &world.env(),
+            &steps(90),
+            &store,
+            DestroyOptions::default(),
+            &options(RequireApproval::Never),
+            &mut NoTerminal,
+            &mut progress,
+        ))
+        .expect_err("needs confirmation")
+    };
+    assert_eq!(err.to_string(), "destroy was not confirmed (not a terminal: pass `--force` to delete without asking)");
+
     // Again, forced and deleting secrets: the stacks are gone, the secret goes.
     let mut out = Vec::new();
     let flags = DestroyOptions { force: true, delete_secrets: true };
