@@ -146,10 +146,27 @@ fn key_of_version(version_id: &str) -> Option<String> {
     version_id.strip_prefix(VERSION_PREFIX).map(str::to_string)
 }
 
+/// The versions holding AWSCURRENT and (not yet promoted) AWSPENDING.
+///
+/// Secrets Manager puts AWSCURRENT on a secret's first version by itself, so
+/// a first rotation's key is current before it was verified. While the
+/// rotation is recorded as in flight (`rekey:rotation-started`), a version
+/// carrying AWSPENDING counts as pending even if it is also current: the
+/// next run then verifies and finishes it instead of taking it as done.
+fn current_and_pending(info: &SecretInfo) -> (Option<&str>, Option<&str>) {
+    let current = info.version_with(STAGE_CURRENT);
+    let pending = info.version_with(STAGE_PENDING);
+    let in_flight = info.tags.contains_key(ROTATION_STARTED_TAG);
+    match (current, pending) {
+        (Some(c), Some(p)) if c == p && in_flight => (None, Some(p)),
+        (Some(c), Some(p)) if c == p => (Some(c), None),
+        other => other,
+    }
+}
+
 /// Secret facts from the listing alone (no value reads).
 fn secret_facts(info: &SecretInfo) -> SecretFacts {
-    let current_version = info.version_with(STAGE_CURRENT);
-    let pending_version = info.version_with(STAGE_PENDING).filter(|v| Some(*v) != current_version);
+    let (current_version, pending_version) = current_and_pending(info);
     SecretFacts {
         arn: info.arn.clone(),
         current_key_id: current_version.and_then(key_of_version),
@@ -165,8 +182,7 @@ async fn complete_secret_facts<S: SecretStore>(
     info: &SecretInfo,
     facts: &mut SecretFacts,
 ) -> PortResult<()> {
-    let current_version = info.version_with(STAGE_CURRENT);
-    let pending_version = info.version_with(STAGE_PENDING).filter(|v| Some(*v) != current_version);
+    let (current_version, pending_version) = current_and_pending(info);
     for (version, slot) in [(current_version, &mut facts.current_key_id), (pending_version, &mut facts.pending_key_id)]
     {
         if let (Some(version), None) = (version, slot.as_ref()) {

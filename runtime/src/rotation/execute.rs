@@ -316,6 +316,10 @@ async fn verify_and_promote<P: Platform>(
             .await
             .map_err(|e| failed(format!("new key `{key_id}` is stored as AWSPENDING but did not verify: {e}")))?;
     }
+    // Read the labels again: Secrets Manager puts AWSCURRENT on a secret's
+    // first version by itself, and `current` may predate that.
+    let fresh = ctx.secrets.describe(arn).await.map_err(failed)?;
+    let current = fresh.as_ref().and_then(|i| i.version_with(STAGE_CURRENT)).or(current);
     if current != Some(version) {
         ctx.secrets.move_stage(arn, STAGE_CURRENT, Some(version), current).await.map_err(failed)?;
     }

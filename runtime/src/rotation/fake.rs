@@ -430,10 +430,12 @@ impl SecretStore for FakeSecrets {
             for v in s.versions.values_mut() {
                 v.stages.retain(|st| st != super::STAGE_PENDING);
             }
-            s.versions.insert(
-                token.to_string(),
-                FakeVersion { value: value.expose().to_string(), stages: vec![super::STAGE_PENDING.to_string()] },
-            );
+            // Like Secrets Manager: a secret's first version also becomes AWSCURRENT.
+            let mut stages = vec![super::STAGE_PENDING.to_string()];
+            if s.versions.is_empty() {
+                stages.push(super::STAGE_CURRENT.to_string());
+            }
+            s.versions.insert(token.to_string(), FakeVersion { value: value.expose().to_string(), stages });
             Ok(())
         })
     }

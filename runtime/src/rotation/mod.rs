@@ -166,6 +166,7 @@ pub async fn rotate_account<P: Platform>(
         let UserPlan { user_name, status, actions, warnings } = user_plan;
         let actions = match (mode, facts) {
             (EffectiveMode::Enforce, Some(facts)) if error.is_none() => {
+                tidy_finished_rotation(&secrets, facts).await;
                 execute::execute_user(&exec_ctx, facts, &actions).await
             }
             _ => actions
@@ -197,6 +198,23 @@ pub async fn rotate_account<P: Platform>(
     }
     report.users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
     report
+}
+
+/// Removes the `rekey:rotation-started` record of a rotation that finished
+/// (its key reached AWSCURRENT) but whose run stopped before untagging.
+/// Housekeeping only, so a failure is logged, not reported.
+async fn tidy_finished_rotation<S: crate::ports::SecretStore>(secrets: &S, user: &lifecycle::UserFacts) {
+    let Some(secret) = &user.secret else { return };
+    let (Some(started), None, Some(current)) =
+        (secret.rotation_started, &secret.pending_key_id, secret.current_key_id.as_deref())
+    else {
+        return;
+    };
+    if user.keys.iter().any(|k| k.access_key_id == current && k.created >= started) {
+        if let Err(e) = secrets.untag(&secret.arn, &[ROTATION_STARTED_TAG.to_string()]).await {
+            tracing::warn!(user = %user.user_name, error = %e, "could not remove a finished rotation's record");
+        }
+    }
 }
 
 /// The credentials secrets are written with: the member's own, or (central
