@@ -25,6 +25,9 @@ enum Command {
     Schema(commands::schema::Args),
     Plan(commands::plan::Args),
     Rotate(commands::rotate::Args),
+    Deploy(commands::deploy::Args),
+    Diff(commands::diff::Args),
+    Destroy(commands::destroy::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,9 @@ fn main() -> ExitCode {
         Command::Schema(args) => commands::schema::run(args, &mut stdout),
         Command::Plan(args) => commands::plan::run(args, &mut stdout),
         Command::Rotate(args) => commands::rotate::run(args, &mut stdout),
+        Command::Deploy(args) => commands::deploy::run(args, &mut stdout),
+        Command::Diff(args) => commands::diff::run(args, &mut stdout),
+        Command::Destroy(args) => commands::destroy::run(args, &mut stdout),
     };
     exit::report(result)
 }

@@ -1,0 +1,90 @@
+//! `rekey destroy`: deletes what `rekey deploy` created, in reverse order (the StackSet's instances before the
+//! StackSet), after confirmation. Secrets the runtime created are kept unless `--delete-secrets`.
+
+use super::deploy::{connect, failure, prepare, progress_mode, runtime, ProgressArg, Target, TerminalApprover};
+use crate::exit::{VerbResult, OK};
+use crate::output::{emit, Format};
+use rekey_config::SecretStorage;
+use rekey_deploy::{DestroyOptions, Options, Progress};
+use std::io::Write;
+
+/// Delete the stacks and the member-role StackSet.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Secrets the runtime created (tag rekey:managed=true) are kept unless --delete-secrets is given; rekey says how \
+many it keeps or deletes, and in which account (the deployment account, and the management account for central \
+storage). Secrets held in member accounts (member storage) are not reachable from here and are always kept.
+
+Exit codes: 0 deleted, 1 not confirmed, 3 invalid config, 4 build failed, 5 an AWS call or a deletion failed.
+
+Examples:
+  rekey destroy --config rekey.yaml
+  rekey destroy --config rekey.yaml --force --delete-secrets")]
+pub struct Args {
+    #[command(flatten)]
+    pub target: Target,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub force: bool,
+    /// Also delete the secrets the runtime created (tag `rekey:managed=true`), without a recovery window.
+    #[arg(long)]
+    pub delete_secrets: bool,
+    /// How to show progress (default: `bar` on a terminal, `events` otherwise).
+    #[arg(long, value_enum)]
+    pub progress: Option<ProgressArg>,
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// Runs `rekey destroy`.
+pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
+    // Only names and placements matter here: no Lambda build.
+    let prepared = prepare(&args.target, false)?;
+    let rt = runtime()?;
+    let flags = DestroyOptions { force: args.force, delete_secrets: args.delete_secrets };
+    let mut stderr = std::io::stderr();
+    let progress_out: &mut dyn Write = if args.output == Format::Json { &mut stderr } else { &mut *out };
+    let mut progress = Progress::new(progress_mode(args.progress), progress_out);
+    let result = rt.block_on(async {
+        let connected = connect(&prepared.config, &args.target).await?;
+        let mut secrets = vec![(connected.deployment_id.clone(), &connected.deployment.secrets)];
+        if prepared.config.secrets.storage == SecretStorage::Central
+            && connected.management_id != connected.deployment_id
+        {
+            secrets.push((connected.management_id.clone(), &connected.management.secrets));
+        }
+        let options = Options::default();
+        rekey_deploy::destroy(
+            &connected.env(),
+            &prepared.steps,
+            &secrets,
+            flags,
+            &options,
+            &mut TerminalApprover,
+            &mut progress,
+        )
+        .await
+    });
+    drop(progress);
+    let report = result.map_err(failure)?;
+    emit(out, args.output, &Summary(report))?;
+    Ok(OK)
+}
+
+/// The destroy report, printable.
+#[derive(Debug, serde::Serialize)]
+#[serde(transparent)]
+pub struct Summary(rekey_deploy::DestroyReport);
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for s in &self.0.deleted {
+            writeln!(f, "deleted {s}")?;
+        }
+        for s in &self.0.absent {
+            writeln!(f, "not deployed: {s}")?;
+        }
+        write!(f, "secrets deleted: {}, kept: {}", self.0.secrets_deleted.len(), self.0.secrets_kept.len())
+    }
+}
