@@ -9,13 +9,14 @@ pub const OK: u8 = 0;
 /// failed in `rotate`, a difference with `diff --fail`.
 pub const FAILED: u8 = 1;
 /// Bad command-line usage (clap's own code).
-#[allow(dead_code)]
+#[allow(dead_code)] // clap exits with it itself; named here for the docs
 pub const USAGE: u8 = 2;
 /// The configuration is invalid; nothing was written.
 pub const INVALID_CONFIG: u8 = 3;
 /// Building, packaging or writing output failed (missing tool, I/O).
 pub const BUILD: u8 = 4;
 /// An AWS call failed (credentials, permissions, service error).
+#[allow(dead_code)] // returned by the AWS-facing verbs (plan, rotate, deploy)
 pub const AWS: u8 = 5;
 
 /// An error tagged with the exit code it maps to.
@@ -47,8 +48,36 @@ pub fn report(result: VerbResult) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            eprintln!("error: {}", message(&failure.error));
             ExitCode::from(failure.code)
         }
+    }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the
+/// message already holds (many errors print their source themselves).
+fn message(error: &anyhow::Error) -> String {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(io).context("cannot read `x.zip`");
+        assert_eq!(message(&error), "cannot read `x.zip`: no such file");
+        let repeated = anyhow::anyhow!("cannot read `x.zip`: no such file").context("synth failed");
+        assert_eq!(message(&repeated), "synth failed: cannot read `x.zip`: no such file");
     }
 }

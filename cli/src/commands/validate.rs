@@ -1,12 +1,70 @@
-//! `rekey validate`.
+//! `rekey validate`: checks a configuration file and lists every broken
+//! rule as `path: message`, without writing anything.
 
-use crate::exit::{Failure, VerbResult, BUILD};
+use crate::exit::{VerbResult, INVALID_CONFIG, OK};
+use crate::output::{emit, Format};
+use rekey_config::{Config, ConfigIssue};
+use serde::Serialize;
 use std::io::Write;
+use std::path::PathBuf;
 
-/// `rekey validate` (not built yet).
+/// Check a configuration file; list every problem with its YAML path.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Exit codes: 0 valid, 3 invalid (every problem is listed).\n\nExample:\n  rekey validate --config rekey.yaml\n  rekey validate --config rekey.yaml --output json"
+)]
+pub struct Args {
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Format,
+}
 
-pub fn run(_args: Args, _out: &mut dyn Write) -> VerbResult {
-    Err(Failure::new(BUILD, anyhow::anyhow!("`rekey validate` is not available in this build yet")))
+/// One problem, as printed.
+#[derive(Debug, Serialize)]
+pub struct Issue {
+    /// Dotted YAML path.
+    pub path: String,
+    /// The rule broken.
+    pub message: String,
+}
+
+/// The verdict on one file.
+#[derive(Debug, Serialize)]
+pub struct Validation {
+    /// The file checked.
+    pub config: PathBuf,
+    /// Whether it is valid.
+    pub valid: bool,
+    /// Every problem, in document order.
+    pub issues: Vec<Issue>,
+    /// Stacks the config synthesizes to (when valid).
+    pub stacks: Vec<String>,
+}
+
+impl std::fmt::Display for Validation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let config = self.config.display();
+        if self.valid {
+            return write!(f, "{config}: valid ({})", self.stacks.join(", "));
+        }
+        write!(f, "{config}: invalid configuration, {} problem(s):", self.issues.len())?;
+        for issue in &self.issues {
+            write!(f, "\n  {}: {}", issue.path, issue.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Validates `--config`; exit 0 when valid, 3 with every issue listed when not.
+pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
+    let (valid, issues, stacks) = match Config::load(&args.config) {
+        Ok(config) => (true, Vec::new(), crate::commands::ls::stack_names(&config)),
+        Err(err) => (false, err.issues(), Vec::new()),
+    };
+    let issues = issues.into_iter().map(|ConfigIssue { path, message }| Issue { path, message }).collect();
+    emit(out, args.output, &Validation { config: args.config, valid, issues, stacks })?;
+    Ok(if valid { OK } else { INVALID_CONFIG })
 }

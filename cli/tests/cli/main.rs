@@ -1,0 +1,11 @@
+//! Integration tests of the `rekey` binary: every test runs the real
+//! executable in a temporary directory and checks its exit code, its output
+//! and the files it leaves behind.
+
+mod common;
+
+mod cdk;
+mod invalid_configs;
+mod lambda_build;
+mod synth;
+mod verbs;

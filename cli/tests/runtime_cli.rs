@@ -1,0 +1,240 @@
+//! The real `rekey` binary's `plan` and `rotate` against a seeded
+//! 3-account organization on the shared moto server: the plan lists the
+//! actions and changes nothing; rotate (enforce) rotates, its JSON report
+//! matches IAM and Secrets Manager, the digests are in moto's mailbox with
+//! no secret; documented exit codes.
+
+use aws_credential_types::provider::ProvideCredentials;
+use rekey_e2e::moto::{test_account_id, Moto};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+/// Users seeded in every member account.
+/// - alice: one key, 95 days old (expired: rotate), owned by `owner`;
+/// - bob: one key, 10 days old (nothing to do);
+/// - carol: a 200-day-old key, member of the exemption group (exempt);
+/// - dave: two active keys, 120 and 95 days old (needs manual action).
+async fn seed_account(moto: &Moto, account_id: &str, owner: &str) {
+    let iam = aws_sdk_iam::Client::new(&moto.account_config(account_id).await);
+    iam.create_group().group_name("rekey-exempt").send().await.expect("group");
+    for (user, ages) in [("alice", vec![95]), ("bob", vec![10]), ("carol", vec![200]), ("dave", vec![120, 95])] {
+        iam.create_user().user_name(user).send().await.expect("user");
+        for days in ages {
+            let key = iam.create_access_key().user_name(user).send().await.expect("key");
+            moto.backdate_key(account_id, key.access_key().unwrap().access_key_id(), days);
+        }
+    }
+    iam.tag_user()
+        .user_name("alice")
+        .tags(aws_sdk_iam::types::Tag::builder().key("owner").value(owner).build().unwrap())
+        .send()
+        .await
+        .expect("tag");
+    iam.add_user_to_group().group_name("rekey-exempt").user_name("carol").send().await.expect("exempt carol");
+}
+
+struct Org {
+    mgmt: String,
+    members: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// An organization with 3 member accounts, each seeded, and SES set up in the management account.
+async fn seed_org(moto: &Moto, name: &str, owner: &str, sender: &str) -> Org {
+    let mgmt = test_account_id(name);
+    let sdk = moto.account_config(&mgmt).await;
+    let orgs = aws_sdk_organizations::Client::new(&sdk);
+    orgs.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("organization");
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let out = orgs
+            .create_account()
+            .account_name(format!("{name}-{i}"))
+            .email(format!("{name}-{i}@example.com"))
+            .send()
+            .await
+            .expect("account");
+        members.push(out.create_account_status().unwrap().account_id().unwrap().to_string());
+    }
+    members.sort();
+    for m in &members {
+        seed_account(moto, m, owner).await;
+    }
+    aws_sdk_sesv2::Client::new(&sdk).create_email_identity().email_identity(sender).send().await.expect("identity");
+    // The binary acts as the management account: assumed-role credentials map to it in moto.
+    let creds = sdk.credentials_provider().unwrap().provide_credentials().await.expect("credentials");
+    let env = vec![
+        ("AWS_ENDPOINT_URL".to_string(), moto.endpoint_url()),
+        ("AWS_ACCESS_KEY_ID".into(), creds.access_key_id().to_string()),
+        ("AWS_SECRET_ACCESS_KEY".into(), creds.secret_access_key().to_string()),
+        ("AWS_SESSION_TOKEN".into(), creds.session_token().unwrap_or_default().to_string()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_CONFIG_FILE".into(), "/nonexistent/rekey-test-config".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE".into(), "/nonexistent/rekey-test-credentials".into()),
+    ];
+    Org { mgmt, members, env }
+}
+
+fn write_config(dir: &Path, org: &Org, sender: &str, admin: &str) -> std::path::PathBuf {
+    let path = dir.join("rekey.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "mode: enforce\norganization:\n  management_account_id: '{}'\nnotifications:\n  sender: {sender}\n  \
+             admin_recipients: [{admin}]\n  notify_account_email: false\n  owner_tag_key: owner\n",
+            org.mgmt
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs the binary; returns (exit code, stdout, stderr).
+fn rekey(org: &Org, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .envs(org.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run rekey");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn user<'a>(account: &'a Value, name: &str) -> &'a Value {
+    account["users"].as_array().unwrap().iter().find(|u| u["user_name"] == name).unwrap_or_else(|| panic!("{name}"))
+}
+
+async fn key_ids(moto: &Moto, account: &str, user: &str) -> Vec<String> {
+    let iam = aws_sdk_iam::Client::new(&moto.account_config(account).await);
+    let out = iam.list_access_keys().user_name(user).send().await.unwrap();
+    out.access_key_metadata().iter().map(|k| k.access_key_id().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_then_rotate_a_three_account_organization() {
+    let moto = Moto::get();
+    let (owner, admin, sender) =
+        ("owner-cli-e2e@example.com", "admin-cli-e2e@example.com", "rekey-cli-e2e@example.com");
+    let org = seed_org(moto, "cli-runtime-e2e", owner, sender).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &org, sender, admin);
+    let config = config.to_str().unwrap();
+
+    // Plan: audit whatever the config says; lists the actions; changes nothing.
+    let (code, stdout, stderr) = rekey(&org, &["plan", "--config", config, "--output", "json"]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let plan: Value = serde_json::from_str(&stdout).expect("plan prints the run report");
+    assert_eq!(plan["mode"], "audit");
+    let ids: Vec<&str> =
+        plan["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, org.members.iter().map(String::as_str).collect::<Vec<_>>(), "management account excluded");
+    for account in plan["accounts"].as_array().unwrap() {
+        assert_eq!(account["status"], "succeeded", "{account}");
+        let alice = user(account, "alice");
+        assert_eq!(alice["actions"][0]["action"], "rotate");
+        assert_eq!(alice["actions"][0]["result"], "planned");
+        assert_eq!(user(account, "bob")["actions"].as_array().unwrap().len(), 0);
+        assert_eq!(user(account, "carol")["status"], "exempt");
+        assert_eq!(user(account, "dave")["status"], "needs_manual_action");
+    }
+    for m in &org.members {
+        assert_eq!(key_ids(moto, m, "alice").await.len(), 1, "plan changed nothing");
+    }
+    let (code, table, stderr) = rekey(&org, &["plan", "--config", config, "--account", &org.members[0]]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(table.contains("(audit: nothing was changed), 1 account(s)"), "{table}");
+    assert!(table.contains("USER") && table.contains("alice") && table.contains("rotate"), "{table}");
+    assert!(table.contains("exempt") && table.contains("MANUAL ACTION"), "{table}");
+
+    // Rotate in enforce mode.
+    let (code, stdout, stderr) = rekey(&org, &["rotate", "--config", config, "--output", "json", "--concurrency", "2"]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let run: Value = serde_json::from_str(&stdout).expect("rotate prints the run report");
+    assert_eq!(run["mode"], "enforce");
+    for account in run["accounts"].as_array().unwrap() {
+        let id = account["account_id"].as_str().unwrap();
+        let action = &user(account, "alice")["actions"][0];
+        assert_eq!(action["result"], "done", "{account}");
+        let new_key = action["new_access_key_id"].as_str().expect("new key id").to_string();
+        let keys = key_ids(moto, id, "alice").await;
+        assert_eq!(keys.len(), 2);
+        assert!(keys.contains(&new_key));
+        // The secret holds the new key; its value never reaches the report or a mail.
+        let sm = aws_sdk_secretsmanager::Client::new(&moto.account_config(id).await);
+        let secret = sm
+            .get_secret_value()
+            .secret_id(format!("Account_{id}_User_alice_AccessKey"))
+            .send()
+            .await
+            .expect("secret stored");
+        let value: Value = serde_json::from_str(secret.secret_string().unwrap()).unwrap();
+        assert_eq!(value["AccessKeyId"], new_key.as_str());
+        let secret_key = value["SecretAccessKey"].as_str().unwrap();
+        assert!(!stdout.contains(secret_key), "secret in the report");
+        let mails = moto.data_json();
+        for mail in mails["ses"]["Message"].as_array().unwrap() {
+            assert!(!mail["body"].as_str().unwrap_or_default().contains(secret_key), "secret in a mail");
+        }
+    }
+    // One digest per account for the admin and for alice's owner.
+    let mails = moto.data_json();
+    let to = |who: &str| {
+        let mut subjects: Vec<String> = mails["ses"]["Message"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["destinations"]["ToAddresses"][0] == who && m["source"] == sender)
+            .map(|m| m["subject"].as_str().unwrap().to_string())
+            .collect();
+        subjects.sort();
+        subjects
+    };
+    let owner_mail = to(owner);
+    assert_eq!(owner_mail.len(), 3, "{owner_mail:?}");
+    for (subject, id) in owner_mail.iter().zip(&org.members) {
+        assert!(subject.starts_with(&format!("[rekey] IAM access keys in account {id} (enforce): ")), "{subject}");
+    }
+    assert_eq!(to(admin).len(), 3);
+
+    // Exit codes: an account the config does not cover (2), an invalid config (3).
+    let (code, _, stderr) = rekey(&org, &["plan", "--config", config, "--account", "999999999999"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`999999999999`"), "{stderr}");
+    std::fs::write(dir.path().join("bad.yaml"), "mode: sometimes\n").unwrap();
+    let bad = dir.path().join("bad.yaml");
+    let (code, _, stderr) = rekey(&org, &["rotate", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 3, "{stderr}");
+}
+
+/// `scripts/demo-org --run` seeds its own moto, runs plan, a dry run and
+/// the rotation with this binary, and lists the mail: the README's demo works.
+#[test]
+fn demo_org_script_runs_end_to_end() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    assert!(
+        root.join(".tools/moto/bin/python").exists(),
+        "moto is not installed: run `scripts/install-tools moto` first"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(root.join("scripts/demo-org"))
+        .args(["--port", "0", "--dir", dir.path().to_str().unwrap(), "--run", env!("CARGO_BIN_EXE_rekey")])
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run scripts/demo-org");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo-org failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("(audit: nothing was changed), 3 account(s)"), "{stdout}");
+    assert!(stdout.contains("\"mode\": \"enforce\""), "{stdout}");
+    assert!(stdout.contains("18 email(s) sent:"), "{stdout}");
+    assert!(stdout.contains("to alice.owner@example.com: [rekey] IAM access keys in account"), "{stdout}");
+}
