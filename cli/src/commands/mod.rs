@@ -1,6 +1,9 @@
 //! One module per verb; each has `Args` (clap) and `run(args, out) -> VerbResult`,
 //! writing its result into the injected writer so tests can read it.
 
+pub mod deploy;
+pub mod destroy;
+pub mod diff;
 pub mod init;
 pub mod ls;
 pub mod plan;
