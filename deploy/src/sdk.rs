@@ -507,6 +507,11 @@ impl Session {
         }
     }
 
+    /// The S3 client (path-style when an endpoint URL is configured).
+    pub fn s3_client(&self) -> &aws_sdk_s3::Client {
+        &self.s3.client
+    }
+
     /// The account the credentials belong to (`GetCallerIdentity`).
     pub async fn account_id(&self) -> Result<String, DeployError> {
         let out =
