@@ -184,3 +184,111 @@ impl IamAccount for AwsIam {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Pagination and errors a local emulator cannot produce, on the real
+    //! client with `aws-smithy-mocks`.
+    use super::*;
+    use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
+    use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+    use aws_sdk_iam::types::{AccessKeyMetadata, UserDetail};
+    use aws_sdk_iam::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn throttling() -> String {
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>\
+         <RequestId>1</RequestId></ErrorResponse>"
+            .to_string()
+    }
+
+    fn user(name: &str, groups: &[&str]) -> UserDetail {
+        UserDetail::builder()
+            .user_name(name)
+            .arn(format!("arn:aws:iam::111111111111:user/{name}"))
+            .set_group_list(Some(groups.iter().map(|g| g.to_string()).collect()))
+            .tags(Tag::builder().key("owner").value("o@example.com").build().unwrap())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn authorization_details_follow_markers_across_empty_pages() {
+        let rule = mock!(Client::get_account_authorization_details).then_compute_output(|req| {
+            assert_eq!(req.filter(), &[EntityType::User]);
+            let page = GetAccountAuthorizationDetailsOutput::builder();
+            match req.marker() {
+                None => page
+                    .user_detail_list(user("a", &["rekey-exempt"]))
+                    .user_detail_list(user("b", &[]))
+                    .is_truncated(true)
+                    .marker("m1"),
+                // An empty page that still carries a marker.
+                Some("m1") => page.is_truncated(true).marker("m2"),
+                Some("m2") => page.user_detail_list(user("c", &[])).is_truncated(false),
+                Some(other) => panic!("unexpected marker `{other}`"),
+            }
+            .build()
+        });
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule]);
+        let users = AwsIam::new(client, "111111111111").users().await.expect("all pages");
+        assert_eq!(users.iter().map(|u| u.user_name.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(users[0].groups, ["rekey-exempt"]);
+        assert_eq!(users[0].tags.get("owner").map(String::as_str), Some("o@example.com"));
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    fn key(id: &str) -> AccessKeyMetadata {
+        AccessKeyMetadata::builder()
+            .access_key_id(id)
+            .status(StatusType::Active)
+            .create_date(aws_smithy_types::DateTime::from_secs(1_700_000_000))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn access_keys_are_paginated_and_throttling_is_retried() {
+        let rule = mock!(Client::list_access_keys)
+            .sequence()
+            .http_status(400, Some(throttling()))
+            .output(|| {
+                ListAccessKeysOutput::builder()
+                    .access_key_metadata(key("AKIA1"))
+                    .is_truncated(true)
+                    .marker("m")
+                    .build()
+                    .unwrap()
+            })
+            .output(|| {
+                ListAccessKeysOutput::builder().access_key_metadata(key("AKIA2")).is_truncated(false).build().unwrap()
+            })
+            .build();
+        let client = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&rule], |c| c
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3)));
+        let keys = AwsIam::new(client, "111111111111").list_access_keys("alice").await.expect("retried");
+        assert_eq!(keys.iter().map(|k| k.access_key_id.as_str()).collect::<Vec<_>>(), ["AKIA1", "AKIA2"]);
+        assert_eq!(keys[0].status, KeyStatus::Active);
+        assert_eq!(keys[0].created.timestamp(), 1_700_000_000);
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn errors_are_classified_and_name_the_target() {
+        let server = mock!(Client::list_access_keys).sequence().http_status(503, None).repeatedly().build();
+        let client = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&server], |c| c
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2)));
+        let err = AwsIam::new(client, "111111111111").list_access_keys("alice").await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Retryable);
+        assert_eq!(err.operation, "iam:ListAccessKeys");
+        assert_eq!(err.target, "111111111111/alice");
+        assert_eq!(server.num_calls(), 2, "retried up to the configured attempts");
+
+        // As IAM sends it: the SDK parses the code from the body.
+        let body = "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchEntity</Code><Message>no user</Message>\
+                    </Error><RequestId>1</RequestId></ErrorResponse>";
+        let missing = mock!(Client::list_access_keys).sequence().http_status(404, Some(body.to_string())).build();
+        let client = mock_client!(aws_sdk_iam, [&missing]);
+        let err = AwsIam::new(client, "111111111111").list_access_keys("ghost").await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+        assert!(err.to_string().contains("`111111111111/ghost`"), "{err}");
+    }
+}

@@ -176,3 +176,60 @@ impl SecretStore for AwsSecrets {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Pagination and not-found handling on the real client with `aws-smithy-mocks`.
+    use super::*;
+    use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput;
+    use aws_sdk_secretsmanager::types::SecretListEntry;
+    use aws_sdk_secretsmanager::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn entry(name: &str) -> SecretListEntry {
+        SecretListEntry::builder()
+            .name(name)
+            .arn(format!("arn:aws:secretsmanager:us-east-1:111111111111:secret:{name}-AbCdEf"))
+            .tags(Tag::builder().key(MANAGED_TAG).value("true").build())
+            .secret_versions_to_stages("rekey-access-key-AKIA1", vec!["AWSCURRENT".to_string()])
+            .build()
+    }
+
+    #[tokio::test]
+    async fn managed_secrets_are_listed_across_pages_with_the_tag_filter() {
+        let rule = mock!(Client::list_secrets).then_compute_output(|req| {
+            let filter = &req.filters()[0];
+            assert_eq!(filter.key(), Some(&FilterNameStringType::TagKey));
+            assert_eq!(filter.values(), [MANAGED_TAG]);
+            let page = ListSecretsOutput::builder();
+            match req.next_token() {
+                None => page.secret_list(entry("a")).next_token("t1"),
+                Some("t1") => page.next_token("t2"),
+                Some("t2") => page.secret_list(entry("b")),
+                Some(other) => panic!("unexpected token `{other}`"),
+            }
+            .build()
+        });
+        let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&rule]);
+        let secrets = AwsSecrets::new(client).list_managed().await.expect("all pages");
+        assert_eq!(secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(secrets[0].version_with("AWSCURRENT"), Some("rekey-access-key-AKIA1"));
+        assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_missing_secret_is_none_and_other_errors_are_errors() {
+        let body = r#"{"__type":"ResourceNotFoundException","message":"nope"}"#;
+        let missing = mock!(Client::describe_secret).sequence().http_status(400, Some(body.to_string())).build();
+        let client = mock_client!(aws_sdk_secretsmanager, [&missing]);
+        assert_eq!(AwsSecrets::new(client).describe("s").await.expect("not an error"), None);
+
+        let denied = mock!(Client::describe_secret)
+            .sequence()
+            .http_status(400, Some(r#"{"__type":"AccessDeniedException","message":"no"}"#.to_string()))
+            .build();
+        let client = mock_client!(aws_sdk_secretsmanager, [&denied]);
+        let err = AwsSecrets::new(client).describe("s").await.unwrap_err();
+        assert_eq!(err.kind, crate::ports::ErrorKind::AccessDenied);
+    }
+}

@@ -22,13 +22,21 @@ pub const VERIFY_PAUSE: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct AwsPlatform {
     base: SdkConfig,
+    sts: aws_sdk_sts::Client,
     verify_pause: Duration,
 }
 
 impl AwsPlatform {
     /// A platform on `base` (from [`super::clients::load_from_env`], or a test config).
     pub fn new(base: SdkConfig) -> Self {
-        AwsPlatform { base, verify_pause: VERIFY_PAUSE }
+        let sts = aws_sdk_sts::Client::new(&base);
+        AwsPlatform { base, sts, verify_pause: VERIFY_PAUSE }
+    }
+
+    /// Replaces the STS client used for role assumption (tests: a mocked client).
+    pub fn with_sts_client(mut self, sts: aws_sdk_sts::Client) -> Self {
+        self.sts = sts;
+        self
     }
 
     /// The region of the base config (`us-east-1` when unset).
@@ -36,8 +44,8 @@ impl AwsPlatform {
         self.base.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string())
     }
 
-    fn sts(&self) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::new(&self.base)
+    fn sts(&self) -> &aws_sdk_sts::Client {
+        &self.sts
     }
 }
 
@@ -109,5 +117,77 @@ impl Platform for AwsPlatform {
 
     fn secrets(&self, credentials: &SessionCredentials, region: &str) -> AwsSecrets {
         AwsSecrets::new(aws_sdk_secretsmanager::Client::new(&config_with(&self.base, credentials, region)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Role assumption failures a local emulator cannot produce (moto's
+    //! AssumeRole always succeeds), on the real client with `aws-smithy-mocks`.
+    use super::*;
+    use crate::messages::AccountMessage;
+    use crate::report::AccountStatus;
+    use crate::rotation::{rotate_account, RotationDeps};
+    use aws_config::{BehaviorVersion, Region};
+    use aws_sdk_sts::Client;
+    use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+
+    fn error_body(code: &str) -> String {
+        format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>not allowed</Message></Error>\
+             <RequestId>1</RequestId></ErrorResponse>"
+        )
+    }
+
+    fn platform(rule: &Rule) -> AwsPlatform {
+        let sts = mock_client!(aws_sdk_sts, RuleMode::Sequential, [rule], |c| c
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2)));
+        let base =
+            SdkConfig::builder().behavior_version(BehaviorVersion::latest()).region(Region::new("us-east-1")).build();
+        AwsPlatform::new(base).with_sts_client(sts)
+    }
+
+    async fn rotate(platform: AwsPlatform) -> AccountStatus {
+        let config = rekey_config::Config::builtin_default();
+        let msg = AccountMessage {
+            run_id: "r".into(),
+            account_id: "111111111111".into(),
+            account_name: "dev".into(),
+            account_email: None,
+            dry_run: false,
+            force_rotate: vec![],
+        };
+        let deps = RotationDeps::new(platform);
+        rotate_account(&deps, &config, &msg, chrono::Utc::now()).await.status
+    }
+
+    #[tokio::test]
+    async fn access_denied_on_the_member_role_means_not_enrolled() {
+        let rule = mock!(Client::assume_role).sequence().http_status(403, Some(error_body("AccessDenied"))).build();
+        let err = platform(&rule).assume_role("arn:aws:iam::111111111111:role/rekey-member", "s").await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotEnrolled);
+        assert!(err.to_string().contains("`arn:aws:iam::111111111111:role/rekey-member`"), "{err}");
+
+        let rule = mock!(Client::assume_role).sequence().http_status(403, Some(error_body("AccessDenied"))).build();
+        let status = rotate(platform(&rule)).await;
+        assert!(
+            matches!(&status, AccountStatus::NotEnrolled { reason } if reason.contains("rekey-member")),
+            "{status:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn throttled_role_assumption_is_a_failure_not_a_missing_role() {
+        let rule =
+            mock!(Client::assume_role).sequence().http_status(400, Some(error_body("Throttling"))).repeatedly().build();
+        let status = rotate(platform(&rule)).await;
+        assert!(matches!(&status, AccountStatus::Failed { error } if error.contains("retryable")), "{status:?}");
+        assert_eq!(rule.num_calls(), 2, "retried before giving up");
+    }
+
+    #[test]
+    fn account_ids_come_from_role_arns() {
+        assert_eq!(account_of_arn("arn:aws:iam::123456789012:role/x"), "123456789012");
+        assert_eq!(account_of_arn("garbage"), "");
     }
 }
