@@ -283,3 +283,14 @@ fn queues_have_dead_letter_queues_with_alarms_and_the_rotation_mapping_is_bounde
     assert_eq!(mapping["FunctionResponseTypes"], serde_json::json!(["ReportBatchItemFailures"]));
     assert_eq!(mapping["BatchSize"], 1);
 }
+
+#[test]
+fn yaml_copies_carry_the_same_template_without_tags() {
+    for config in configs() {
+        for s in synthesize(&config, &asset()).unwrap() {
+            let yaml = s.template.to_yaml();
+            let parsed: Value = serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            assert_eq!(parsed, s.template.to_value(), "{}", s.name);
+        }
+    }
+}

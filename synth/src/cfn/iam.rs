@@ -36,13 +36,26 @@ pub enum Effect {
 }
 
 /// Who a trust or resource policy statement applies to.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Principal {
     /// IAM principals (account roots, roles, users) by ARN.
-    #[serde(rename = "AWS")]
     Aws(Vec<Expr>),
     /// AWS services (`lambda.amazonaws.com`).
     Service(Vec<String>),
+}
+
+// By hand, as a one-entry map: serde's derived enum form would become a YAML
+// tag (`!AWS`) in `Template::to_yaml`.
+impl Serialize for Principal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        match self {
+            Principal::Aws(arns) => map.serialize_entry("AWS", arns)?,
+            Principal::Service(services) => map.serialize_entry("Service", services)?,
+        }
+        map.end()
+    }
 }
 
 impl Principal {

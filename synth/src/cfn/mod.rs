@@ -106,7 +106,9 @@ impl Template {
 
     /// The template as YAML (long-form intrinsics, so any YAML reader can load it).
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).expect("templates serialize")
+        // Through a JSON value: serde_yaml writes enum variants as YAML tags,
+        // which no CloudFormation reader expects; a JSON value has no enums.
+        serde_yaml::to_string(&self.to_value()).expect("templates serialize")
     }
 
     /// The template as a JSON value, for tests that inspect it.
@@ -400,6 +402,31 @@ mod tests {
         let from_yaml: serde_json::Value = serde_yaml::from_str(&a.to_yaml()).unwrap();
         assert_eq!(from_yaml, a.to_value());
         assert!(a.to_yaml().contains("Fn::Sub"), "long-form intrinsics in YAML");
+    }
+
+    #[test]
+    fn yaml_has_no_tags_only_plain_maps() {
+        let mut t = Template::new("roles");
+        t.add(
+            "Role",
+            Role {
+                role_name: "r".into(),
+                description: "d".into(),
+                assume_role_policy_document: PolicyDocument::new(vec![Statement::trust(
+                    "T",
+                    Principal::Aws(vec![Expr::account_id()]),
+                )]),
+                policies: Vec::new(),
+                max_session_duration: None,
+            },
+        );
+        let yaml = t.to_yaml();
+        assert!(!yaml.contains('!'), "{yaml}");
+        let from_yaml: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(from_yaml, t.to_value());
+        let principal =
+            &t.to_value()["Resources"]["Role"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"];
+        assert_eq!(principal, &json!({"AWS": [{"Ref": "AWS::AccountId"}]}));
     }
 
     #[test]
