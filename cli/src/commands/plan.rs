@@ -156,7 +156,7 @@ impl fmt::Display for ReportView<'_> {
                 c.exempt,
                 c.failed
             )?;
-            let mut rows: Vec<[String; 6]> = Vec::new();
+            let mut rows: Vec<[String; 5]> = Vec::new();
             for u in &a.users {
                 for act in &u.actions {
                     let result = match &act.result {
@@ -171,8 +171,7 @@ impl fmt::Display for ReportView<'_> {
                         act.access_key_id.clone(),
                         code(act.action),
                         act.due.format("%Y-%m-%d").to_string(),
-                        result,
-                        reason_text(act.reason),
+                        format!("{result}: {}", reason_text(act.reason)),
                     ]);
                 }
                 for w in &u.warnings {
@@ -182,14 +181,7 @@ impl fmt::Display for ReportView<'_> {
                     };
                     let what = w.upcoming.map(|k| format!("{kind}: {}", code(k))).unwrap_or(kind.to_string());
                     let due = w.due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or("-".into());
-                    rows.push([
-                        u.user_name.clone(),
-                        w.access_key_id.clone(),
-                        what,
-                        due,
-                        w.message.clone(),
-                        String::new(),
-                    ]);
+                    rows.push([u.user_name.clone(), w.access_key_id.clone(), what, due, w.message.clone()]);
                 }
                 match &u.status {
                     UserStatus::Managed => {}
@@ -201,7 +193,6 @@ impl fmt::Display for ReportView<'_> {
                             "exempt".into(),
                             "-".into(),
                             format!("{reason}{until}"),
-                            String::new(),
                         ]);
                     }
                     UserStatus::NeedsManualAction { reason } => {
@@ -211,18 +202,17 @@ impl fmt::Display for ReportView<'_> {
                             "MANUAL ACTION".into(),
                             "-".into(),
                             reason.clone(),
-                            String::new(),
                         ]);
                     }
                 }
                 if let Some(e) = &u.error {
-                    rows.push([u.user_name.clone(), "-".into(), "FAILED".into(), "-".into(), e.clone(), String::new()]);
+                    rows.push([u.user_name.clone(), "-".into(), "FAILED".into(), "-".into(), e.clone()]);
                 }
             }
             if rows.is_empty() {
                 continue;
             }
-            let header = ["USER", "KEY", "ACTION", "DUE", "RESULT", "REASON"].map(String::from);
+            let header = ["USER", "KEY", "ACTION", "DUE", "DETAIL"].map(String::from);
             let mut widths = header.clone().map(|h| h.len());
             for row in &rows {
                 for (w, cell) in widths.iter_mut().zip(row) {
