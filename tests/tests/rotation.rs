@@ -204,6 +204,8 @@ async fn users_with_two_keys_in_each_combination() {
     make("active-active-fresh", [(30, true), (10, true)]).await;
     // An inactive key rekey did not deactivate: reported, left alone.
     let ai = make("active-inactive", [(150, false), (20, true)]).await;
+    // An expired active key beside a newer inactive key rekey did not deactivate: nothing destructive.
+    let ia = make("active-expired-inactive-new", [(95, true), (20, false)]).await;
     // Both inactive: left alone.
     make("inactive-inactive", [(150, false), (120, false)]).await;
 
@@ -220,6 +222,16 @@ async fn users_with_two_keys_in_each_combination() {
     assert!(user(&report, "active-active-fresh").actions.is_empty());
     assert!(user(&report, "active-inactive").actions.is_empty());
     assert!(keys(&iam, "active-inactive").await.iter().any(|(id, active)| id == &ai[0] && !active));
+    let blocked = user(&report, "active-expired-inactive-new");
+    assert!(
+        blocked.actions.iter().all(|a| !matches!(a.action, ActionKind::Delete | ActionKind::Deactivate)),
+        "{blocked:?}"
+    );
+    assert!(!blocked.warnings.is_empty(), "the expired key is reported: {blocked:?}");
+    let mut expected = vec![(ia[0].clone(), true), (ia[1].clone(), false)];
+    expected.sort();
+    let after = keys(&iam, "active-expired-inactive-new").await;
+    assert!(after.len() <= 2 && expected.iter().all(|k| after.contains(k)), "{after:?}");
     assert!(user(&report, "inactive-inactive").actions.is_empty());
     assert_eq!(keys(&iam, "inactive-inactive").await.len(), 2);
     let tags = iam.list_user_tags().user_name("active-active-mid").send().await.unwrap();

@@ -29,6 +29,8 @@ pub struct AwsPlatform {
 impl AwsPlatform {
     /// A platform on `base` (from [`super::clients::load_from_env`], or a test config).
     pub fn new(base: SdkConfig) -> Self {
+        // Whoever built `base`, every client gets rekey's retry policy.
+        let base = base.to_builder().retry_config(super::clients::retry_config()).build();
         let sts = aws_sdk_sts::Client::new(&base);
         AwsPlatform { base, sts, verify_pause: VERIFY_PAUSE }
     }
