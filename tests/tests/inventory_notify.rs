@@ -265,3 +265,108 @@ async fn notifier_sends_escaped_digests_without_secrets_through_ses() {
         }
     }
 }
+
+/// Receives (and deletes) every message of a queue, as the SQS event Lambda would deliver.
+async fn drain(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> rekey_runtime::handlers::SqsEvent {
+    let mut records = Vec::new();
+    loop {
+        let out = sqs.receive_message().queue_url(queue_url).max_number_of_messages(10).send().await.expect("receive");
+        if out.messages().is_empty() {
+            break;
+        }
+        for m in out.messages() {
+            records.push(serde_json::json!({"messageId": m.message_id(), "body": m.body()}));
+            sqs.delete_message().queue_url(queue_url).receipt_handle(m.receipt_handle().unwrap()).send().await.unwrap();
+        }
+    }
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
+}
+
+/// The deployed flow, handler by handler: schedule → inventory → accounts
+/// queue → rotation (real rotation core, enforce) → notifications queue →
+/// notifier → SES.
+#[tokio::test]
+async fn scheduled_run_flows_through_both_queues_into_the_mailbox() {
+    use rekey_runtime::handlers::{notifier, rotation};
+    let moto = Moto::get();
+    let mgmt = test_account_id("pipeline-e2e-mgmt");
+    let sdk = moto.account_config(&mgmt).await;
+    let orgs = aws_sdk_organizations::Client::new(&sdk);
+    orgs.create_organization().feature_set(FeatureSet::All).send().await.expect("create organization");
+    let root = orgs.list_roots().send().await.expect("roots").roots()[0].id().expect("root id").to_string();
+    let mut members = vec![account(&orgs, &root, &root, "pipe-1").await, account(&orgs, &root, &root, "pipe-2").await];
+    members.sort();
+    for m in &members {
+        let iam = aws_sdk_iam::Client::new(&moto.account_config(m).await);
+        iam.create_user().user_name("alice").send().await.expect("user");
+        let key = iam.create_access_key().user_name("alice").send().await.expect("key");
+        moto.backdate_key(m, key.access_key().unwrap().access_key_id(), 95);
+    }
+    let sender = "rekey-pipeline@example.com";
+    let admin = "admin-pipeline-e2e@example.com";
+    aws_sdk_sesv2::Client::new(&sdk).create_email_identity().email_identity(sender).send().await.expect("identity");
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let mut urls = Vec::new();
+    for name in ["rekey-pipe-accounts", "rekey-pipe-notifications"] {
+        urls.push(sqs.create_queue().queue_name(name).send().await.expect("queue").queue_url().unwrap().to_string());
+    }
+    let config = Config::from_yaml_str(
+        &format!(
+            "mode: enforce\norganization:\n  management_account_id: '{mgmt}'\nnotifications:\n  sender: {sender}\n  \
+             admin_recipients: [{admin}]\n  notify_account_email: false\n"
+        ),
+        None,
+    )
+    .unwrap();
+
+    let inventory = InventoryDeps {
+        directory: Some(directory(moto, &config, &mgmt).await),
+        config: config.clone(),
+        queue: SqsQueue::new(sqs.clone()),
+        queue_url: urls[0].clone(),
+        deployment_account_id: mgmt.clone(),
+    };
+    let queued =
+        handle(InventoryEvent::default(), "pipeline", chrono::Utc::now(), &inventory).await.expect("inventory");
+    assert_eq!(queued.account_ids, members);
+
+    let rotation = rotation::RotationDeps {
+        config: config.clone(),
+        rotator: rekey_runtime::run::CoreRotator::new(&config, &sdk).await,
+        queue: SqsQueue::new(sqs.clone()),
+        notifications_queue_url: urls[1].clone(),
+        clock: chrono::Utc::now,
+    };
+    let response = rotation::handle(drain(&sqs, &urls[0]).await, &rotation).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    for m in &members {
+        let iam = aws_sdk_iam::Client::new(&moto.account_config(m).await);
+        let keys = iam.list_access_keys().user_name("alice").send().await.unwrap();
+        assert_eq!(keys.access_key_metadata().len(), 2, "alice was rotated in `{m}`");
+    }
+
+    let notifier = notifier::NotifierDeps {
+        renderer: Renderer::new(&config).unwrap(),
+        config: config.clone(),
+        mailer: SesMailer::new(aws_sdk_sesv2::Client::new(&sdk)),
+    };
+    let digests = drain(&sqs, &urls[1]).await;
+    assert_eq!(digests.records.len(), 2, "one digest per account for the admin");
+    let response = notifier::handle(digests, &notifier).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let data = moto.data_json();
+    let mut subjects: Vec<String> = data["ses"]["Message"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["destinations"]["ToAddresses"][0] == admin)
+        .map(|m| m["subject"].as_str().unwrap().to_string())
+        .collect();
+    subjects.sort();
+    let expected: Vec<String> =
+        members.iter().map(|m| format!("[rekey] IAM access keys in account {m} (enforce): ")).collect();
+    assert_eq!(subjects.len(), 2);
+    for (subject, prefix) in subjects.iter().zip(&expected) {
+        assert!(subject.starts_with(prefix), "{subject}");
+    }
+}

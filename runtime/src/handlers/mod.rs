@@ -8,6 +8,10 @@ pub mod inventory;
 pub mod notifier;
 pub mod rotation;
 
+/// The SQS event and batch response types the rotation and notifier
+/// handlers take and return (re-exported so tests can build events).
+pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+
 use crate::inventory::ports::QueueError;
 use crate::inventory::InventoryError;
 use rekey_config::{Config, ConfigError, Function, CONFIG_ENV};
