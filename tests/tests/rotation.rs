@@ -380,3 +380,30 @@ async fn audit_mode_changes_nothing() {
     }
     assert_eq!(snapshot(&account).await, before);
 }
+
+#[tokio::test]
+async fn a_forced_user_is_rotated_whatever_the_key_age() {
+    let account = test_account_id("rotation-forced");
+    let iam = iam(&account).await;
+    let fresh = user_with_key(&iam, "alice").await;
+    user_with_key(&iam, "bob").await;
+    let msg = AccountMessage {
+        run_id: "e2e".into(),
+        account_id: account.clone(),
+        account_name: "e2e".into(),
+        account_email: None,
+        dry_run: false,
+        force_rotate: vec!["alice".into()],
+    };
+    let report = rotate_account(&deps(Moto::get()), &enforce(), &msg, start()).await;
+    let alice = user(&report, "alice");
+    assert_eq!(actions(alice), [ActionKind::Rotate]);
+    assert_eq!(alice.actions[0].access_key_id, fresh);
+    let ActionResult::Done { new_access_key_id: Some(new) } = &alice.actions[0].result else {
+        panic!("{alice:?}");
+    };
+    assert!(user(&report, "bob").actions.is_empty(), "only the forced user");
+    let sm = secrets(&account).await;
+    assert_eq!(stored_key(&sm, &secret_name(&account, "alice"), "AWSCURRENT").await.as_deref(), Some(new.as_str()));
+    assert_eq!(keys(&iam, "alice").await.len(), 2, "the old key stays active for its grace");
+}
