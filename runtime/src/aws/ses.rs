@@ -47,3 +47,53 @@ impl Mailer for SesMailer {
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sesv2::operation::send_email::{SendEmailError, SendEmailOutput};
+    use aws_sdk_sesv2::types::error::MessageRejected;
+    use aws_smithy_mocks::{mock, mock_client};
+
+    fn email() -> Email {
+        Email {
+            from: "rekey@example.com".into(),
+            to: "sec@example.com".into(),
+            subject: "s".into(),
+            html: "<p>h</p>".into(),
+            text: "t".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_one_simple_message_with_html_and_text_parts() {
+        let rule = mock!(Client::send_email)
+            .match_requests(|r| {
+                let simple = r.content().and_then(|c| c.simple());
+                let body = simple.and_then(|s| s.body());
+                r.from_email_address() == Some("rekey@example.com")
+                    && r.destination().map(|d| d.to_addresses().to_vec()) == Some(vec!["sec@example.com".to_string()])
+                    && simple.and_then(|s| s.subject()).map(|c| (c.data(), c.charset())) == Some(("s", Some("UTF-8")))
+                    && body.and_then(|b| b.html()).map(|c| c.data()) == Some("<p>h</p>")
+                    && body.and_then(|b| b.text()).map(|c| c.data()) == Some("t")
+            })
+            .then_output(|| SendEmailOutput::builder().message_id("m-1").build());
+        let mailer = SesMailer::new(mock_client!(aws_sdk_sesv2, [&rule]));
+        assert_eq!(mailer.send(&email()).await.unwrap(), "m-1");
+    }
+
+    #[tokio::test]
+    async fn rejection_names_the_recipient() {
+        let rule = mock!(Client::send_email).then_error(|| {
+            SendEmailError::MessageRejected(MessageRejected::builder().message("Email address not verified").build())
+        });
+        let mailer = SesMailer::new(mock_client!(aws_sdk_sesv2, [&rule]));
+        let err = mailer.send(&email()).await.unwrap_err();
+        assert_eq!(err.recipient, "sec@example.com");
+        assert!(
+            err.to_string().starts_with("cannot send email to `sec@example.com`: ses `SendEmail` failed: "),
+            "{err}"
+        );
+        assert!(err.message.contains("Email address not verified"), "{err}");
+    }
+}

@@ -46,3 +46,43 @@ impl MessageQueue for SqsQueue {
         Ok(out.failed().iter().map(|f| f.id().to_string()).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
+    use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchResultEntry};
+    use aws_smithy_mocks::{mock, mock_client};
+
+    #[tokio::test]
+    async fn failed_entries_are_reported_by_id() {
+        let rule = mock!(Client::send_message_batch)
+            .match_requests(|r| r.queue_url() == Some("https://q") && r.entries().len() == 2)
+            .then_output(|| {
+                SendMessageBatchOutput::builder()
+                    .successful(
+                        SendMessageBatchResultEntry::builder()
+                            .id("a")
+                            .message_id("1")
+                            .md5_of_message_body("x")
+                            .build()
+                            .unwrap(),
+                    )
+                    .failed(
+                        BatchResultErrorEntry::builder()
+                            .id("b")
+                            .sender_fault(false)
+                            .code("InternalError")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap()
+            });
+        let queue = SqsQueue::new(mock_client!(aws_sdk_sqs, [&rule]));
+        let entries =
+            [QueueEntry { id: "a".into(), body: "{}".into() }, QueueEntry { id: "b".into(), body: "{}".into() }];
+        assert_eq!(queue.send_batch("https://q", &entries).await.unwrap(), ["b"]);
+        assert_eq!(rule.num_calls(), 1);
+    }
+}
