@@ -294,3 +294,30 @@ fn yaml_copies_carry_the_same_template_without_tags() {
         }
     }
 }
+
+#[test]
+fn inventory_role_only_reads_the_organization_unless_secrets_are_central() {
+    let template = stack(&Config::builtin_default(), StackId::InventoryRole);
+    let granted = actions(resources(&template, "AWS::IAM::Role")[0].1);
+    assert_eq!(granted.len(), 8);
+    assert!(granted.iter().all(|a| a.starts_with("organizations:List") || a.starts_with("organizations:Describe")));
+}
+
+#[test]
+fn single_account_mode_assumes_only_the_local_member_role_and_no_vpc_permissions() {
+    let template = stack(&Config::from_yaml_str("", None).unwrap(), StackId::Main);
+    let roles = resources(&template, "AWS::IAM::Role");
+    let rotation = roles.iter().find(|(id, _)| *id == "RotationExecutionRole").unwrap().1;
+    let statements = rotation["Policies"][0]["PolicyDocument"]["Statement"].as_array().unwrap();
+    let assume: Vec<_> = statements.iter().filter(|s| s["Action"][0] == "sts:AssumeRole").collect();
+    assert_eq!(assume.len(), 1);
+    assert_eq!(
+        assume[0]["Resource"],
+        serde_json::json!([{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/rekey-member"}])
+    );
+    let inventory = roles.iter().find(|(id, _)| *id == "InventoryExecutionRole").unwrap().1;
+    assert!(!actions(inventory).contains(&"sts:AssumeRole".to_string()), "no inventory role to assume");
+    for (id, role) in roles {
+        assert!(actions(role).iter().all(|a| !a.starts_with("ec2:")), "{id}: ENI actions only in VPC mode");
+    }
+}
