@@ -75,7 +75,7 @@ impl Default for Deployment {
 }
 
 /// The AWS Organization to cover.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Organization {
     /// The management (or delegated-administrator) account that hosts the
@@ -101,23 +101,6 @@ pub struct Organization {
     pub include_management_account: bool,
     /// How `rekey deploy` creates the StackSet.
     pub stackset: StackSetSettings,
-}
-
-impl Default for Organization {
-    fn default() -> Self {
-        Self {
-            management_account_id: None,
-            organization_id: None,
-            inventory_role_name: None,
-            member_role_name: None,
-            target_ou_ids: Vec::new(),
-            include_account_ids: Vec::new(),
-            exclude_account_ids: Vec::new(),
-            exclude_ou_ids: Vec::new(),
-            include_management_account: false,
-            stackset: StackSetSettings::default(),
-        }
-    }
 }
 
 /// How the member-role StackSet is deployed.
