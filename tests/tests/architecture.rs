@@ -34,7 +34,11 @@ fn synthesis_crates_never_depend_on_aws_sdk_tokio_or_network() {
         let forbidden: Vec<_> = closure
             .iter()
             .filter(|name| {
-                name.starts_with("aws-") || name.starts_with("aws_") || *name == "tokio" || *name == "hyper" || *name == "reqwest"
+                name.starts_with("aws-")
+                    || name.starts_with("aws_")
+                    || *name == "tokio"
+                    || *name == "hyper"
+                    || *name == "reqwest"
             })
             .collect();
         assert!(forbidden.is_empty(), "{package} must stay pure, but depends on {forbidden:?}");
