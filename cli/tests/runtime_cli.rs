@@ -238,3 +238,23 @@ fn demo_org_script_runs_end_to_end() {
     assert!(stdout.contains("18 email(s) sent:"), "{stdout}");
     assert!(stdout.contains("to alice.owner@example.com: [rekey] IAM access keys in account"), "{stdout}");
 }
+
+/// No reachable AWS endpoint: exit 5, with the failing call named.
+#[test]
+fn unreachable_aws_exits_with_code_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rekey.yaml");
+    std::fs::write(&config, "organization: {}\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["plan", "--config", config.to_str().unwrap()])
+        .env_remove("AWS_PROFILE")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9") // discard port: connection refused
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "y")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("run rekey");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.starts_with("error: cannot identify the caller: sts `GetCallerIdentity` failed: "), "{stderr}");
+}

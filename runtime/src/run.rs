@@ -186,7 +186,9 @@ pub type AwsRunDeps = RunDeps<OrganizationsDirectory, CoreRotator, SesMailer>;
 pub async fn aws_deps(config: &Config, sdk: &SdkConfig) -> Result<AwsRunDeps, RunError> {
     let deployment_account_id = match &config.deployment.account_id {
         Some(id) => id.to_string(),
-        None => caller_account_id(sdk).await.map_err(RunError::Aws)?,
+        None => caller_account_id(sdk).await.map_err(|e| {
+            RunError::Aws(format!("cannot identify the caller: {e} (check the AWS credentials, profile and region)"))
+        })?,
     };
     let directory = match &config.organization {
         None => None,
