@@ -17,6 +17,11 @@
 //!   (as moto understands it) before `destroy`;
 //! - a service-managed StackSet targeting the root also gets an instance in the management account (AWS never
 //!   deploys there);
+//! - exports of a stack created through a change set are not registered (only `CreateStack` registers them), so
+//!   the main stack's `Fn::ImportValue` of the VPC endpoints stack fails; the all-options test deploys main from
+//!   the same config without the VPC;
+//! - Lambda functions made by CloudFormation ignore `Architectures` (always x86_64); the test checks the deployed
+//!   template instead;
 //! - `AWS::CloudFormation::StackSet` inside a template is only partly modelled (rekey does not use it: the
 //!   StackSet goes through the API).
 
@@ -70,6 +75,10 @@ fn fake_asset() -> PackagedAsset {
 }
 
 fn stacks(config: &Config, packaged: &PackagedAsset) -> Vec<Step> {
+    stacks_only(config, packaged, &[])
+}
+
+fn stacks_only(config: &Config, packaged: &PackagedAsset, only: &[&str]) -> Vec<Step> {
     let templates: Vec<StackTemplate> = rekey_stacks::synthesize(config, &packaged.asset)
         .expect("synthesize")
         .into_iter()
@@ -80,7 +89,8 @@ fn stacks(config: &Config, packaged: &PackagedAsset) -> Vec<Step> {
             template: serde_json::from_str(&s.template.to_json()).expect("json"),
         })
         .collect();
-    rekey_deploy::plan(config, &templates, &[]).expect("plan")
+    let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+    rekey_deploy::plan(config, &templates, &only).expect("plan")
 }
 
 fn options(approval: RequireApproval) -> Options {
@@ -318,4 +328,201 @@ async fn default_config_deploys_redeploys_updates_diffs_and_destroys() {
     assert!(report.deleted.is_empty());
     assert_eq!(report.secrets_deleted, vec![arn.clone()]);
     assert!(secrets.describe_secret().secret_id(&arn).send().await.is_err(), "the secret is deleted");
+}
+
+/// A VPC with two subnets and two route tables in `account`, made with boto3 from the moto venv (the tests crate
+/// has no EC2 client, and moto checks that the VPC of an endpoint exists). Returns `[vpc, subnet, subnet, rtb, rtb]`.
+fn seed_vpc(account: &str, region: &str) -> Vec<String> {
+    let python = rekey_e2e::moto::repo_root().join(".tools/moto/bin/python");
+    assert!(python.exists(), "moto is not installed at `{}`: run `scripts/install-tools moto`", python.display());
+    let script = r#"
+import boto3, json, sys
+endpoint, account, region = sys.argv[1:4]
+kw = dict(endpoint_url=endpoint, region_name=region, aws_access_key_id="testing", aws_secret_access_key="testing")
+c = boto3.client("sts", **kw).assume_role(RoleArn=f"arn:aws:iam::{account}:role/seed", RoleSessionName="seed")["Credentials"]
+ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=region, aws_access_key_id=c["AccessKeyId"],
+                   aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"] for i in range(2)]
+tables = [ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"] for _ in range(2)]
+print(json.dumps([vpc] + subnets + tables))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &Moto::get().endpoint_url(), account, region])
+        .output()
+        .expect("run python");
+    assert!(out.status.success(), "seeding the VPC failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("ids")
+}
+
+/// The all-options fixture, moved onto this test's accounts, OUs, organization and VPC.
+fn all_options(deployment: &str, org: &Org, org_id: &str, ous: &[String], vpc: &[String]) -> Config {
+    let fixture = rekey_e2e::moto::repo_root().join("tests/fixtures/all-options.yaml");
+    let text = std::fs::read_to_string(&fixture).expect("fixture");
+    let text = text
+        .replace("111111111111", deployment)
+        .replace("222222222222", &org.management)
+        .replace("o-a1b2c3d4e5", org_id)
+        .replace("ou-ab12-cd34ef56", &ous[0])
+        .replace("ou-ab12-gh78ij90", &ous[1])
+        .replace("\"444444444444\", \"555555555555\"", &format!("\"{}\", \"{}\"", org.members[0], org.members[1]))
+        .replace("vpc-0a1b2c3d4e5f67890", &vpc[0])
+        .replace("subnet-0a1b2c3d4e5f60001", &vpc[1])
+        .replace("subnet-0a1b2c3d4e5f60002", &vpc[2])
+        .replace("rtb-0a1b2c3d4e5f60001", &vpc[3])
+        .replace("rtb-0a1b2c3d4e5f60002", &vpc[4])
+        // Template overrides are files next to the fixture; the asset here is a stand-in anyway.
+        .replace("html_template: all-options.email.html.tera", "html_template: null")
+        .replace("text_template: all-options.email.txt.tera", "text_template: null");
+    Config::from_yaml_str(&text, Some("all-options.yaml")).expect("valid all-options config")
+}
+
+#[tokio::test]
+async fn all_options_config_deploys_across_deployment_and_management_accounts() {
+    let moto = Moto::get();
+    let org = seed_org("deploy-all-options").await;
+    let deployment = test_account_id("deploy-all-options-deployment");
+    let region = "eu-west-1";
+    let mgmt_sdk = moto.account_config_in(&org.management, region).await;
+    let orgs = aws_sdk_organizations::Client::new(&mgmt_sdk);
+    let org_id = orgs
+        .describe_organization()
+        .send()
+        .await
+        .expect("org")
+        .organization()
+        .and_then(|o| o.id())
+        .expect("id")
+        .to_string();
+    let root = orgs.list_roots().send().await.expect("roots").roots()[0].id().expect("root id").to_string();
+    let mut ous = Vec::new();
+    for (i, member) in org.members.iter().enumerate() {
+        let ou = orgs.create_organizational_unit().parent_id(&root).name(format!("team-{i}")).send().await.expect("ou");
+        let ou = ou.organizational_unit().and_then(|o| o.id()).expect("ou id").to_string();
+        orgs.move_account()
+            .account_id(member)
+            .source_parent_id(&root)
+            .destination_parent_id(&ou)
+            .send()
+            .await
+            .expect("move");
+        ous.push(ou);
+    }
+    let vpc = seed_vpc(&deployment, region);
+    let config = all_options(&deployment, &org, &org_id, &ous, &vpc);
+    let dep_sdk = moto.account_config_in(&deployment, region).await;
+    let dep = Session::new(&dep_sdk);
+    let mgmt = Session::new(&mgmt_sdk);
+    let bucket = format!("keyrot-assets-{deployment}");
+    dep.s3_client()
+        .create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("asset bucket");
+
+    let packaged = fake_asset();
+    // moto registers the exports of stacks made by `CreateStack` only, not by a change set, so the main stack's
+    // `Fn::ImportValue` of the VPC endpoints stack's security group fails there. Deploy every stack of the
+    // all-options config except main, then main from the same config without the VPC.
+    let without_vpc =
+        Config::from_yaml_str(&config.to_yaml().replace("vpc:\n  enabled: true", "vpc:\n  enabled: false"), None)
+            .expect("valid");
+    assert!(!without_vpc.vpc.enabled);
+    let mut steps = stacks_only(&config, &packaged, &["vpc-endpoints", "inventory-role", "member-role"]);
+    steps.extend(stacks_only(&without_vpc, &packaged, &["main"]));
+    let upload = AssetUpload { bucket: bucket.clone(), key: packaged.asset.object_key(), body: packaged.zip.clone() };
+    let env = Env {
+        deployment: &dep.cfn,
+        management: &mgmt.cfn,
+        assets: &dep.s3,
+        org: &mgmt.org,
+        deployment_account_id: deployment.clone(),
+        management_account_id: org.management.clone(),
+    };
+    let mut out = Vec::new();
+    let report = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        rekey_deploy::deploy(
+            &env,
+            &config,
+            &steps,
+            Some(&upload),
+            &options(RequireApproval::Never),
+            &mut NoTerminal,
+            &mut progress,
+        )
+        .await
+    };
+    let out = String::from_utf8(out).expect("utf-8");
+    let report = report.unwrap_or_else(|e| panic!("deploy failed: {e}\n{out}"));
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("keyrot-vpc-endpoints (deployment account)".to_string(), Outcome::Created),
+            ("keyrot-inventory-role (management account)".to_string(), Outcome::Created),
+            ("keyrot-member-role (StackSet)".to_string(), Outcome::Created),
+            ("keyrot-member-role (management account)".to_string(), Outcome::Created),
+            ("keyrot-main (deployment account)".to_string(), Outcome::Created),
+        ],
+        "{out}"
+    );
+    assert!(out.contains(&format!("for {}, {} in eu-west-1", ous[0], ous[1])), "{out}");
+
+    // Management account: the inventory role and, since it is in scope, the member role as a plain stack.
+    let mgmt_iam = aws_sdk_iam::Client::new(&mgmt_sdk);
+    for role in ["KeyrotOrgReader", "KeyrotMember"] {
+        mgmt_iam.get_role().role_name(role).send().await.unwrap_or_else(|e| panic!("role `{role}`: {e:?}"));
+    }
+    // Members (in the target OUs): the member role, from the StackSet.
+    for member in &org.members {
+        let iam = aws_sdk_iam::Client::new(&moto.account_config_in(member, region).await);
+        iam.get_role().role_name("KeyrotMember").send().await.expect("member role in the member account");
+    }
+    // Deployment account: arm64 functions from the asset bucket, stack tags.
+    let lambda = aws_sdk_lambda::Client::new(&dep_sdk);
+    lambda.get_function_configuration().function_name("keyrot-rotation").send().await.expect("rotation function");
+    // moto's CloudFormation does not pass `Architectures` on to Lambda (functions come out x86_64): check the
+    // deployed template instead.
+    let deployed = dep.cfn.get_template("keyrot-main").await.expect("template").expect("deployed");
+    let deployed: serde_json::Value = serde_json::from_str(&deployed).expect("json");
+    assert_eq!(deployed["Resources"]["RotationFunction"]["Properties"]["Architectures"], serde_json::json!(["arm64"]));
+    dep.s3_client().head_object().bucket(&bucket).key(packaged.asset.object_key()).send().await.expect("asset");
+    let cfn = aws_sdk_cloudformation::Client::new(&dep_sdk);
+    let main = cfn.describe_stacks().stack_name("keyrot-main").send().await.expect("main stack");
+    let tags: Vec<(String, String)> = main.stacks()[0]
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string()))
+        .collect();
+    assert!(tags.contains(&("team".into(), "security".into())), "{tags:?}");
+    let loaded = Config::from_runtime_json(
+        &function_env(&lambda, "keyrot-rotation").await,
+        std::path::Path::new("/nonexistent"),
+    )
+    .expect("the runtime loads the deployed config");
+    assert_eq!(loaded.lifecycle.rotate_after_days, 60);
+
+    // Again: nothing to do.
+    let mut out = Vec::new();
+    let report = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        rekey_deploy::deploy(
+            &env,
+            &config,
+            &steps,
+            Some(&upload),
+            &options(RequireApproval::Broadening),
+            &mut NoTerminal,
+            &mut progress,
+        )
+        .await
+    };
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(!report.unwrap_or_else(|e| panic!("redeploy failed: {e}\n{out}")).changed(), "{out}");
 }
