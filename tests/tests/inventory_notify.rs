@@ -370,3 +370,14 @@ async fn scheduled_run_flows_through_both_queues_into_the_mailbox() {
         assert!(subject.starts_with(prefix), "{subject}");
     }
 }
+
+/// The handlers read exactly the environment variables the main stack sets.
+#[test]
+fn handler_environment_matches_the_stack() {
+    use rekey_runtime::handlers as h;
+    assert_eq!(h::FUNCTION_ENV, rekey_stacks::ENV_FUNCTION);
+    assert_eq!(h::ACCOUNTS_QUEUE_ENV, rekey_stacks::ENV_ACCOUNTS_QUEUE_URL);
+    assert_eq!(h::NOTIFICATIONS_QUEUE_ENV, rekey_stacks::ENV_NOTIFICATIONS_QUEUE_URL);
+    assert_eq!(h::DEPLOYMENT_ACCOUNT_ENV, rekey_stacks::ENV_DEPLOYMENT_ACCOUNT_ID);
+    assert_eq!(rekey_config::CONFIG_ENV, "REKEY_CONFIG");
+}

@@ -4,7 +4,7 @@
 //! Manual event: `{"dry_run": true, "force_rotate": ["alice"], "account_ids": ["111122223333"]}`;
 //! every field is optional, and a scheduled EventBridge event works as is.
 
-use super::{HandlerError, ACCOUNTS_QUEUE_ENV};
+use super::{HandlerError, ACCOUNTS_QUEUE_ENV, DEPLOYMENT_ACCOUNT_ENV};
 use crate::aws::orgs::{caller_account_id, OrganizationsDirectory};
 use crate::aws::sqs::SqsQueue;
 use crate::inventory::ports::{send_all, Directory, MessageQueue};
@@ -91,9 +91,11 @@ pub async fn handle<D: Directory, Q: MessageQueue>(
 pub async fn main(config: Config, sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
     let deps = async {
         let queue_url = super::env(ACCOUNTS_QUEUE_ENV)?;
-        let deployment_account_id = match &config.deployment.account_id {
-            Some(id) => id.to_string(),
-            None => caller_account_id(sdk).await.map_err(HandlerError::Setup)?,
+        // The stack passes the account it is deployed in; STS is the fallback.
+        let deployment_account_id = match (&config.deployment.account_id, std::env::var(DEPLOYMENT_ACCOUNT_ENV)) {
+            (Some(id), _) => id.to_string(),
+            (None, Ok(id)) if !id.is_empty() => id,
+            (None, _) => caller_account_id(sdk).await.map_err(HandlerError::Setup)?,
         };
         let directory = match &config.organization {
             None => None,

@@ -23,6 +23,8 @@ pub const FUNCTION_ENV: &str = "REKEY_FUNCTION";
 pub const ACCOUNTS_QUEUE_ENV: &str = "REKEY_ACCOUNTS_QUEUE_URL";
 /// Environment variable holding the notifications queue URL (rotation → notifier).
 pub const NOTIFICATIONS_QUEUE_ENV: &str = "REKEY_NOTIFICATIONS_QUEUE_URL";
+/// Environment variable holding the deployment account id (set by the main stack).
+pub const DEPLOYMENT_ACCOUNT_ENV: &str = "REKEY_DEPLOYMENT_ACCOUNT_ID";
 
 /// Why an invocation failed as a whole. Mapped to the Lambda error type
 /// `rekey.Retryable.*` or `rekey.Fatal.*` so alarms and retries can tell them apart.
