@@ -15,9 +15,9 @@
 pub mod audit;
 pub mod execute;
 
-use crate::lifecycle::{self, Policy, UserPlan};
+use crate::lifecycle::{self, ActionKind, Policy, UserPlan};
 use crate::messages::AccountMessage;
-use crate::ports::{ErrorKind, Platform, SessionCredentials};
+use crate::ports::{ErrorKind, Platform, SecretStore, SessionCredentials};
 use crate::report::{AccountReport, AccountStatus, ActionReport, ActionResult, EffectiveMode, UserReport};
 use chrono::{DateTime, Utc};
 use rekey_config::{Config, Function, SecretStorage};
@@ -180,6 +180,18 @@ pub async fn rotate_account<P: Platform>(
                 })
                 .collect(),
         };
+        let secret_arn = match secret_arn {
+            // The run that first stores a user's key also created the secret:
+            // look its ARN up (one call), so the report and the email say
+            // where the new key is.
+            None if actions.iter().any(stored_a_key) => secrets
+                .describe(&names.secret_name(&msg.account_id, &user_name))
+                .await
+                .ok()
+                .flatten()
+                .map(|info| info.arn),
+            known => known,
+        };
         report.users.push(UserReport { user_name, status, owner_email, secret_arn, actions, warnings, error });
     }
     // Users whose audit failed are not in the plan; report them anyway.
@@ -243,3 +255,9 @@ async fn store_credentials<P: Platform>(
 pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
+
+/// Whether an action stored a new key in the user's secret.
+fn stored_a_key(action: &ActionReport) -> bool {
+    matches!(action.action, ActionKind::Rotate | ActionKind::CompleteRotation)
+        && matches!(action.result, ActionResult::Done { .. })
+}

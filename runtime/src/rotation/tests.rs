@@ -77,7 +77,7 @@ async fn an_expired_key_is_replaced_and_the_new_key_promoted() {
     assert_eq!(keys.len(), 2);
     assert!(keys.iter().all(|k| k.status == KeyStatus::Active), "the old key stays active");
     let secret = w.secret(ACCOUNT, REGION, &secret_name("alice")).expect("secret created");
-    assert_eq!(alice.secret_arn, None, "no secret existed at audit time");
+    assert_eq!(alice.secret_arn.as_deref(), Some(secret.arn.as_str()), "the report names the secret the run created");
     let current = secret.version_with(STAGE_CURRENT).expect("current version");
     assert_eq!(current, version_id_for(new_id));
     assert_eq!(secret.version_with(STAGE_PENDING), None);
