@@ -44,24 +44,7 @@ struct Org {
 async fn seed_org(moto: &Moto, name: &str, owner: &str, sender: &str) -> Org {
     let mgmt = test_account_id(name);
     let sdk = moto.account_config(&mgmt).await;
-    let orgs = aws_sdk_organizations::Client::new(&sdk);
-    orgs.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .expect("organization");
-    let mut members = Vec::new();
-    for i in 0..3 {
-        let out = orgs
-            .create_account()
-            .account_name(format!("{name}-{i}"))
-            .email(format!("{name}-{i}@example.com"))
-            .send()
-            .await
-            .expect("account");
-        members.push(out.create_account_status().unwrap().account_id().unwrap().to_string());
-    }
-    members.sort();
+    let members = moto.create_organization(&mgmt, name, 3).await;
     for m in &members {
         seed_account(moto, m, owner).await;
     }

@@ -132,6 +132,31 @@ impl Moto {
         self.sdk_config_with(creds, region)
     }
 
+    /// Creates an organization managed by `management` with `members` member
+    /// accounts named `<name>-<i>`; returns the member ids, sorted. Each test
+    /// passes its own management account, so organizations never collide.
+    pub async fn create_organization(&self, management: &str, name: &str, members: usize) -> Vec<String> {
+        let orgs = aws_sdk_organizations::Client::new(&self.account_config(management).await);
+        orgs.create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .expect("create organization");
+        let mut ids = Vec::new();
+        for i in 0..members {
+            let out = orgs
+                .create_account()
+                .account_name(format!("{name}-{i}"))
+                .email(format!("{name}-{i}@example.com"))
+                .send()
+                .await
+                .expect("create account");
+            ids.push(out.create_account_status().and_then(|s| s.account_id()).expect("account id").to_string());
+        }
+        ids.sort();
+        ids
+    }
+
     /// Moves a key's creation date `days` days into the past.
     pub fn backdate_key(&self, account_id: &str, access_key_id: &str, days: i64) {
         self.backdate(serde_json::json!({"account_id": account_id, "access_key_id": access_key_id, "days": days}));

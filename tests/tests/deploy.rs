@@ -47,24 +47,7 @@ struct Org {
 async fn seed_org(name: &str) -> Org {
     let moto = Moto::get();
     let management = test_account_id(name);
-    let orgs = aws_sdk_organizations::Client::new(&moto.account_config(&management).await);
-    orgs.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .expect("create organization");
-    let mut members = Vec::new();
-    for i in 0..2 {
-        let out = orgs
-            .create_account()
-            .account_name(format!("{name}-{i}"))
-            .email(format!("{name}-{i}@example.com"))
-            .send()
-            .await
-            .expect("create account");
-        members.push(out.create_account_status().and_then(|s| s.account_id()).expect("account id").to_string());
-    }
-    members.sort();
+    let members = moto.create_organization(&management, name, 2).await;
     Org { management, members }
 }
 
