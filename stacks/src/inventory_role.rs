@@ -11,18 +11,11 @@ use rekey_synth::cfn::{Expr, InlinePolicy, Output, PolicyDocument, Role, Stateme
 pub const DESCRIPTION: &str =
     "rekey inventory role: lets the rekey inventory function list the organization's accounts";
 
-/// Organizations reads the inventory makes (none of them has resource-level permissions
+/// Organizations reads the inventory makes, exactly the calls of
+/// `runtime/src/aws/orgs.rs` (none of them has resource-level permissions
 /// that the runtime could name before it has listed the organization).
-const ORGANIZATIONS_READS: [&str; 8] = [
-    "organizations:ListAccounts",
-    "organizations:ListAccountsForParent",
-    "organizations:ListChildren",
-    "organizations:ListOrganizationalUnitsForParent",
-    "organizations:ListRoots",
-    "organizations:DescribeOrganization",
-    "organizations:DescribeAccount",
-    "organizations:ListParents",
-];
+const ORGANIZATIONS_READS: [&str; 3] =
+    ["organizations:ListAccounts", "organizations:ListAccountsForParent", "organizations:ListChildren"];
 
 pub fn template(config: &Config) -> (&'static str, Template) {
     let names = config.names();

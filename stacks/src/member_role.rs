@@ -17,12 +17,11 @@ pub const DESCRIPTION: &str =
 const ACCOUNT_WIDE_READS: [&str; 3] =
     ["iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountAuthorizationDetails"];
 
-/// IAM calls on users.
-const USER_ACTIONS: [&str; 7] = [
+/// IAM calls on users. Users' tags and exemption-group membership come
+/// from `GetAccountAuthorizationDetails`, so no per-user tag or group reads.
+const USER_ACTIONS: [&str; 5] = [
     "iam:ListAccessKeys",
     "iam:GetAccessKeyLastUsed",
-    "iam:GetUser",
-    "iam:ListUserTags",
     "iam:CreateAccessKey",
     "iam:UpdateAccessKey",
     "iam:DeleteAccessKey",
@@ -42,11 +41,6 @@ pub fn template(config: &Config) -> (&'static str, Template) {
             // `rekey:*` user tags; no other tag can be written or removed.
             Statement::allow("RecordRekeyStateAsUserTags", ["iam:TagUser", "iam:UntagUser"], vec![users])
                 .with_condition("ForAllValues:StringLike", "aws:TagKeys", "rekey:*".into()),
-            Statement::allow(
-                "ReadExemptionGroup",
-                ["iam:GetGroup"],
-                vec![arn(&format!("iam::${{AWS::AccountId}}:group/{}", names.exemption_group))],
-            ),
         ];
     if config.secrets.storage == SecretStorage::Member {
         statements.extend(policies::secret_store(config, "${AWS::AccountId}"));

@@ -57,18 +57,18 @@ pub fn trust_lambda() -> Statement {
     Statement::trust("TrustLambda", Principal::Service(vec!["lambda.amazonaws.com".to_string()]))
 }
 
-/// Secrets Manager actions rekey's secret store needs on its own secrets.
-pub const SECRET_ACTIONS: [&str; 10] = [
+/// Secrets Manager actions rekey's secret store calls on its own secrets
+/// (exactly the calls of `runtime/src/aws/secrets.rs`; a test checks it).
+pub const SECRET_ACTIONS: [&str; 9] = [
     "secretsmanager:CreateSecret",
     "secretsmanager:PutSecretValue",
     "secretsmanager:UpdateSecretVersionStage",
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutResourcePolicy",
-    "secretsmanager:GetResourcePolicy",
     "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
     "secretsmanager:ReplicateSecretToRegions",
-    "secretsmanager:ListSecretVersionIds",
 ];
 
 /// Secret store access in the account the role lives in, limited to secret

@@ -92,3 +92,66 @@ fn serialized_output_never_uses_hash_maps() {
         .collect();
     assert!(offenders.is_empty(), "HashMap in deterministic-output code: {offenders:?}");
 }
+
+/// The SDK operations an adapter file calls (`.client.some_operation()`), as
+/// IAM actions (`prefix:SomeOperation`).
+fn actions_called_by(adapter: &str, prefix: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(workspace_root().join(adapter)).expect("adapter exists");
+    let mut out = BTreeSet::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(".client") {
+        rest = &rest[at + ".client".len()..];
+        let call = rest.trim_start();
+        if let Some(call) = call.strip_prefix('.') {
+            let name: String = call.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            if call[name.len()..].starts_with("()") {
+                let pascal: String = name.split('_').map(|w| w[..1].to_ascii_uppercase() + &w[1..]).collect();
+                out.insert(format!("{prefix}:{pascal}"));
+            }
+        }
+    }
+    out
+}
+
+/// Every action a stack's roles allow for `prefix`.
+fn actions_granted(template: &serde_json::Value, prefix: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for resource in template["Resources"].as_object().unwrap().values() {
+        for policy in resource["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+                for action in statement["Action"].as_array().unwrap() {
+                    let action = action.as_str().unwrap();
+                    if action.starts_with(&format!("{prefix}:")) {
+                        out.insert(action.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// "Its policy allows only what the runtime calls": the member and inventory
+/// roles grant exactly the IAM, Secrets Manager and Organizations operations
+/// the runtime's adapters call, no more and no fewer.
+#[test]
+fn cross_account_roles_allow_exactly_what_the_adapters_call() {
+    let config = rekey_config::Config::builtin_default();
+    let asset = rekey_synth::asset::LambdaAsset { sha256: "0".repeat(64) };
+    let stacks = rekey_stacks::synthesize(&config, &asset).expect("default config synthesizes");
+    let template = |id: rekey_config::StackId| -> serde_json::Value {
+        let stack = stacks.iter().find(|s| s.id == id).expect("stack present");
+        serde_json::from_str(&stack.template.to_json()).expect("template is JSON")
+    };
+    let member = template(rekey_config::StackId::MemberRole);
+    let inventory = template(rekey_config::StackId::InventoryRole);
+    for (granted, adapter, prefix) in [
+        (&member, "runtime/src/aws/iam.rs", "iam"),
+        (&member, "runtime/src/aws/secrets.rs", "secretsmanager"),
+        (&inventory, "runtime/src/aws/orgs.rs", "organizations"),
+    ] {
+        let called = actions_called_by(adapter, prefix);
+        assert!(!called.is_empty(), "no `{prefix}` calls found in {adapter}");
+        assert_eq!(actions_granted(granted, prefix), called, "`{prefix}` actions granted vs called by {adapter}");
+    }
+}
