@@ -142,6 +142,23 @@ pub async fn main_from_env() -> Result<(), lambda_runtime::Error> {
     }
 }
 
+/// Parses one SQS record's body as `T`. On failure it logs (naming `what`)
+/// and returns the message id for `batch_item_failures`: redelivery cannot fix
+/// a malformed body, but after `maxReceiveCount` it lands in the DLQ for a person.
+pub(crate) fn parse_record<T: serde::de::DeserializeOwned>(
+    record: &aws_lambda_events::sqs::SqsMessage,
+    what: &str,
+) -> Result<(String, T), String> {
+    let id = record.message_id.clone().unwrap_or_default();
+    match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
+        Ok(message) => Ok((id, message)),
+        Err(e) => {
+            tracing::error!(message_id = %id, error = %e, "record is not {what}");
+            Err(id)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

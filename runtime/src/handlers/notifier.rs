@@ -26,11 +26,10 @@ pub struct NotifierDeps<M> {
 pub async fn handle<M: Mailer>(event: SqsEvent, deps: &NotifierDeps<M>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let message: NotificationMessage = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(message_id = %id, error = %e, "record is not a notification message");
+        let (id, message): (String, NotificationMessage) = match super::parse_record(&record, "a notification message")
+        {
+            Ok(parsed) => parsed,
+            Err(id) => {
                 response.add_failure(id);
                 continue;
             }

@@ -75,12 +75,9 @@ pub async fn handle<R: AccountRotator, Q: MessageQueue>(
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let message: AccountMessage = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
-            Ok(m) => m,
-            Err(e) => {
-                // Redelivery cannot fix it; after maxReceiveCount it lands in the DLQ for a person.
-                tracing::error!(message_id = %id, error = %e, "record is not an account message");
+        let (id, message): (String, AccountMessage) = match super::parse_record(&record, "an account message") {
+            Ok(parsed) => parsed,
+            Err(id) => {
                 response.add_failure(id);
                 continue;
             }
