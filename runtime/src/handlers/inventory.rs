@@ -4,7 +4,7 @@
 //! Manual event: `{"dry_run": true, "force_rotate": ["alice"], "account_ids": ["111122223333"]}`;
 //! every field is optional, and a scheduled EventBridge event works as is.
 
-use super::{HandlerError, ACCOUNTS_QUEUE_ENV, DEPLOYMENT_ACCOUNT_ENV};
+use super::{Env, HandlerError, ACCOUNTS_QUEUE_ENV, DEPLOYMENT_ACCOUNT_ENV};
 use crate::aws::orgs::{caller_account_id, OrganizationsDirectory};
 use crate::aws::sqs::SqsQueue;
 use crate::inventory::ports::{send_all, Directory, MessageQueue};
@@ -87,38 +87,47 @@ pub async fn handle<D: Directory, Q: MessageQueue>(
     Ok(response)
 }
 
-/// Builds the real dependencies and runs the Lambda loop.
-pub async fn main(config: Config, sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let deps = async {
-        let queue_url = super::env(ACCOUNTS_QUEUE_ENV)?;
-        // The stack passes the account it is deployed in; STS is the fallback.
-        let deployment_account_id = match (&config.deployment.account_id, std::env::var(DEPLOYMENT_ACCOUNT_ENV)) {
-            (Some(id), _) => id.to_string(),
-            (None, Ok(id)) if !id.is_empty() => id,
-            (None, _) => caller_account_id(sdk).await.map_err(HandlerError::Setup)?,
-        };
-        let directory = match &config.organization {
-            None => None,
-            Some(org) => {
-                let management =
-                    org.management_account_id.as_ref().map(|a| a.to_string()).unwrap_or(deployment_account_id.clone());
-                let role_arn = crate::run::inventory_role_arn(&config, &management);
-                Some(
-                    OrganizationsDirectory::assume(sdk, &role_arn, &config.names().session_name(Function::Inventory))
-                        .await,
-                )
-            }
-        };
-        Ok::<_, HandlerError>(InventoryDeps {
-            config,
-            directory,
-            queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk)),
-            queue_url,
-            deployment_account_id,
-        })
-    }
-    .await
-    .inspect_err(|e| tracing::error!(error = %e, "cannot start the inventory function"))?;
+/// The real dependencies, as the inventory function builds them at start-up:
+/// the config from `env`'s `REKEY_CONFIG`, the accounts queue URL and the
+/// deployment account id from `env` (STS when absent), and, in organization
+/// mode, the Organizations client through the inventory role.
+pub async fn deps_from_env(
+    env: &Env,
+    sdk: &aws_config::SdkConfig,
+) -> Result<InventoryDeps<OrganizationsDirectory, SqsQueue>, HandlerError> {
+    let config = super::load_config(env)?;
+    let queue_url = super::require(env, ACCOUNTS_QUEUE_ENV)?;
+    // The stack passes the account it is deployed in; STS is the fallback.
+    let deployment_account_id = match (&config.deployment.account_id, super::require(env, DEPLOYMENT_ACCOUNT_ENV)) {
+        (Some(id), _) => id.to_string(),
+        (None, Ok(id)) => id,
+        (None, Err(_)) => caller_account_id(sdk).await.map_err(HandlerError::Setup)?,
+    };
+    let directory = match &config.organization {
+        None => None,
+        Some(org) => {
+            let management =
+                org.management_account_id.as_ref().map(|a| a.to_string()).unwrap_or(deployment_account_id.clone());
+            let role_arn = crate::run::inventory_role_arn(&config, &management);
+            Some(
+                OrganizationsDirectory::assume(sdk, &role_arn, &config.names().session_name(Function::Inventory)).await,
+            )
+        }
+    };
+    Ok(InventoryDeps {
+        config,
+        directory,
+        queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk)),
+        queue_url,
+        deployment_account_id,
+    })
+}
+
+/// Builds the real dependencies from the process environment and runs the Lambda loop.
+pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
+    let deps = deps_from_env(&std::env::vars().collect(), sdk).await.inspect_err(
+        |e| tracing::error!(error = %e, error_type = %e.error_type(), "cannot start the inventory function"),
+    )?;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<InventoryEvent>| async move {
         let result = handle(event.payload, &event.context.request_id, Utc::now(), deps).await;

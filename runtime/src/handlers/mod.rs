@@ -1,8 +1,13 @@
 //! The three Lambda handlers, one shape each: `main` initializes tracing,
-//! loads the config and the AWS clients once, then `run(service_fn(...))`
+//! builds the real dependencies once with `deps_from_env` (config and AWS
+//! clients from the function's environment), then `run(service_fn(...))`
 //! calls a plain `handle(event, &deps)` that tests drive with fakes.
 //! `REKEY_FUNCTION` (set by the synthesizer) selects the handler of the one
 //! `bootstrap` binary.
+//!
+//! `deps_from_env` takes the environment as a map rather than reading
+//! `std::env`, so a test can hand it the `Environment.Variables` of a
+//! deployed function and run exactly what was deployed.
 
 pub mod inventory;
 pub mod notifier;
@@ -15,7 +20,12 @@ pub use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use crate::inventory::ports::QueueError;
 use crate::inventory::InventoryError;
 use rekey_config::{Config, ConfigError, Function, CONFIG_ENV};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// A function's environment variables: `std::env::vars()` in Lambda, a
+/// deployed function's `Environment.Variables` in tests.
+pub type Env = BTreeMap<String, String>;
 
 /// Environment variable selecting the handler (`inventory`, `rotation`, `notifier`).
 pub const FUNCTION_ENV: &str = "REKEY_FUNCTION";
@@ -96,49 +106,39 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// The config as the function was deployed with it: `REKEY_CONFIG` JSON,
-/// template overrides from the unpacked asset (`LAMBDA_TASK_ROOT`, or the
-/// binary's folder).
-pub fn load_config() -> Result<Config, HandlerError> {
-    let json = std::env::var(CONFIG_ENV).map_err(|_| HandlerError::MissingEnv(CONFIG_ENV))?;
-    let root = std::env::var_os("LAMBDA_TASK_ROOT").map(PathBuf::from).unwrap_or_else(|| {
+/// The config as the function was deployed with it: the `REKEY_CONFIG`
+/// JSON of `env`, template overrides from the unpacked asset
+/// (`LAMBDA_TASK_ROOT` in `env`, else the binary's folder).
+pub fn load_config(env: &Env) -> Result<Config, HandlerError> {
+    let json = env.get(CONFIG_ENV).ok_or(HandlerError::MissingEnv(CONFIG_ENV))?;
+    let root = env.get("LAMBDA_TASK_ROOT").map(PathBuf::from).unwrap_or_else(|| {
         std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("."))
     });
-    Ok(Config::from_runtime_json(&json, &root)?)
+    Ok(Config::from_runtime_json(json, &root)?)
 }
 
-/// A required environment variable.
-pub fn env(name: &'static str) -> Result<String, HandlerError> {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(HandlerError::MissingEnv(name))
+/// A required, non-empty variable of `env`.
+pub fn require(env: &Env, name: &'static str) -> Result<String, HandlerError> {
+    env.get(name).filter(|v| !v.is_empty()).cloned().ok_or(HandlerError::MissingEnv(name))
 }
 
-/// Which handler `REKEY_FUNCTION` selects.
-pub fn selected_function() -> Result<Function, HandlerError> {
-    let name = env(FUNCTION_ENV)?;
+/// Which handler `REKEY_FUNCTION` in `env` selects.
+pub fn selected_function(env: &Env) -> Result<Function, HandlerError> {
+    let name = require(env, FUNCTION_ENV)?;
     Function::ALL.into_iter().find(|f| f.name() == name).ok_or(HandlerError::UnknownFunction(name))
 }
 
 /// The `bootstrap` binary's body: start the selected handler's runtime loop.
 pub async fn main_from_env() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let started = async {
-        let function = selected_function()?;
-        let config = load_config()?;
-        Ok::<_, HandlerError>((function, config))
-    }
-    .await;
-    let (function, config) = match started {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::error!(error = %e, error_type = %e.error_type(), "cannot start");
-            return Err(e.into());
-        }
-    };
+    let function = selected_function(&std::env::vars().collect()).inspect_err(|e| {
+        tracing::error!(error = %e, error_type = %e.error_type(), "cannot start");
+    })?;
     let sdk = crate::aws::clients::load_from_env().await;
     match function {
-        Function::Inventory => inventory::main(config, &sdk).await,
-        Function::Rotation => rotation::main(config, &sdk).await,
-        Function::Notifier => notifier::main(config, &sdk).await,
+        Function::Inventory => inventory::main(&sdk).await,
+        Function::Rotation => rotation::main(&sdk).await,
+        Function::Notifier => notifier::main(&sdk).await,
     }
 }
 
@@ -162,6 +162,25 @@ pub(crate) fn parse_record<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn config_and_variables_come_from_the_given_map() {
+        let config = Config::from_yaml_str("mode: enforce\n", None).unwrap();
+        let vars = env(&[(CONFIG_ENV, &config.function_env_json(Function::Rotation)), (FUNCTION_ENV, "rotation")]);
+        assert_eq!(load_config(&vars).unwrap().mode, config.mode);
+        assert_eq!(selected_function(&vars).unwrap(), Function::Rotation);
+        assert!(matches!(load_config(&env(&[])), Err(HandlerError::MissingEnv(CONFIG_ENV))));
+        let empty = env(&[(ACCOUNTS_QUEUE_ENV, "")]);
+        assert!(matches!(require(&empty, ACCOUNTS_QUEUE_ENV), Err(HandlerError::MissingEnv(ACCOUNTS_QUEUE_ENV))));
+        assert!(matches!(
+            selected_function(&env(&[(FUNCTION_ENV, "cron")])),
+            Err(HandlerError::UnknownFunction(n)) if n == "cron"
+        ));
+    }
 
     #[test]
     fn error_types_say_retryable_or_fatal() {

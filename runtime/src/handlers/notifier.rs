@@ -2,7 +2,7 @@
 //! sends it (SES v2). Records that could not be sent are reported in
 //! `batchItemFailures` and redelivered by SQS.
 
-use super::HandlerError;
+use super::{Env, HandlerError};
 use crate::aws::ses::SesMailer;
 use crate::messages::NotificationMessage;
 use crate::notify::ports::Mailer;
@@ -48,12 +48,19 @@ pub async fn handle<M: Mailer>(event: SqsEvent, deps: &NotifierDeps<M>) -> SqsBa
     response
 }
 
-/// Builds the real dependencies and runs the Lambda loop.
-pub async fn main(config: Config, sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let renderer = Renderer::new(&config)
-        .map_err(|e| HandlerError::Setup(e.to_string()))
-        .inspect_err(|e| tracing::error!(error = %e, "cannot start the notifier function"))?;
-    let deps = NotifierDeps { config, renderer, mailer: SesMailer::new(aws_sdk_sesv2::Client::new(sdk)) };
+/// The real dependencies, as the notifier function builds them at start-up:
+/// the config from `env`'s `REKEY_CONFIG`, its compiled templates, and SES v2 on `sdk`.
+pub async fn deps_from_env(env: &Env, sdk: &aws_config::SdkConfig) -> Result<NotifierDeps<SesMailer>, HandlerError> {
+    let config = super::load_config(env)?;
+    let renderer = Renderer::new(&config).map_err(|e| HandlerError::Setup(e.to_string()))?;
+    Ok(NotifierDeps { config, renderer, mailer: SesMailer::new(aws_sdk_sesv2::Client::new(sdk)) })
+}
+
+/// Builds the real dependencies from the process environment and runs the Lambda loop.
+pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
+    let deps = deps_from_env(&std::env::vars().collect(), sdk).await.inspect_err(
+        |e| tracing::error!(error = %e, error_type = %e.error_type(), "cannot start the notifier function"),
+    )?;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, HandlerError>(handle(event.payload, deps).await)

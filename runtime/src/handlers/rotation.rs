@@ -5,7 +5,7 @@
 //! `batchItemFailures` so SQS redelivers only it; a not-enrolled account is
 //! not a failure.
 
-use super::{HandlerError, NOTIFICATIONS_QUEUE_ENV};
+use super::{Env, HandlerError, NOTIFICATIONS_QUEUE_ENV};
 use crate::aws::sqs::SqsQueue;
 use crate::inventory::ports::{send_all, MessageQueue};
 use crate::messages::AccountMessage;
@@ -103,18 +103,30 @@ pub async fn handle<R: AccountRotator, Q: MessageQueue>(
     response
 }
 
-/// Runs the Lambda loop with the real rotation core.
-pub async fn main(config: Config, sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let queue_url = super::env(NOTIFICATIONS_QUEUE_ENV)
-        .inspect_err(|e: &HandlerError| tracing::error!(error = %e, "cannot start the rotation function"))?;
+/// The real dependencies, as the rotation function builds them at start-up:
+/// the config from `env`'s `REKEY_CONFIG`, the notifications queue URL from
+/// `env`, the rotation core on `sdk`, and the system clock.
+pub async fn deps_from_env(
+    env: &Env,
+    sdk: &aws_config::SdkConfig,
+) -> Result<RotationDeps<crate::run::CoreRotator, SqsQueue>, HandlerError> {
+    let config = super::load_config(env)?;
+    let notifications_queue_url = super::require(env, NOTIFICATIONS_QUEUE_ENV)?;
     let rotator = crate::run::CoreRotator::new(&config, sdk).await;
-    let deps = RotationDeps {
+    Ok(RotationDeps {
         config,
         rotator,
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk)),
-        notifications_queue_url: queue_url,
+        notifications_queue_url,
         clock: Utc::now,
-    };
+    })
+}
+
+/// Builds the real dependencies from the process environment and runs the Lambda loop.
+pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
+    let deps = deps_from_env(&std::env::vars().collect(), sdk).await.inspect_err(
+        |e| tracing::error!(error = %e, error_type = %e.error_type(), "cannot start the rotation function"),
+    )?;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, HandlerError>(handle(event.payload, deps).await)
