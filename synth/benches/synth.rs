@@ -57,6 +57,7 @@ fn synth_once(yaml: &str, packaged: &rekey_synth::asset::PackagedAsset) -> usize
         lambda_asset: Some(packaged.clone()),
         publishing: Publishing::Bootstrap { qualifier: config.deployment.bootstrap_qualifier.clone() },
         tags: config.deployment.tags.clone(),
+        config_json: Some(assembly::config_json(&config)),
     };
     assembly::render(&assembly).expect("assembly renders").iter().map(|(_, bytes)| bytes.len()).sum()
 }

@@ -11,13 +11,17 @@
 //!   rekey-main.template.yaml       the same template, for people
 //!   rekey-main.assets.json         the Lambda zip (and the template) -> bucket/key
 //!   asset.<sha256>.zip             the staged Lambda asset
+//!   rekey.config.json              the validated config the stacks came from (what `rekey deploy --app` reads)
 //!   ...                            the other stacks' templates
 //! ```
+//! [`read`] is the way back: it loads an assembly written here for `rekey deploy/diff/destroy --app`, checking
+//! every published file against the SHA-256 it is named by, so what deploys is exactly what was synthesized.
 //! The directory is written into a temporary sibling and swapped in at the
 //! end, so a failed synth leaves the previous assembly as it was. Nothing in
 //! it depends on the clock or the machine: the same inputs give the same bytes.
 
 use crate::asset::{sha256_hex, PackagedAsset};
+use rekey_config::{Config, ConfigFile, StackId};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +35,16 @@ pub const SCHEMA_VERSION: &str = "36.0.0";
 /// The CDK bootstrap stack version whose roles and bucket the asset path uses
 /// (version 6 introduced the file-publishing role layout used here).
 pub const BOOTSTRAP_VERSION: u32 = 6;
+
+/// The file holding the validated config (JSON) inside the assembly.
+pub const CONFIG_FILE: &str = "rekey.config.json";
+
+/// The manifest metadata entry type that points every stack artifact at [`CONFIG_FILE`]. The CDK toolkit ignores
+/// metadata types it does not know, so `cdk ls`/`cdk deploy --app` still read the assembly.
+pub const CONFIG_METADATA_TYPE: &str = "rekey:config";
+
+/// The construct path the metadata entry is filed under (CDK keys metadata by construct path).
+const CONFIG_METADATA_PATH: &str = "/rekey";
 
 /// Where a stack is deployed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +103,15 @@ pub struct Assembly {
     pub publishing: Publishing,
     /// Stack tags (`deployment.tags`).
     pub tags: BTreeMap<String, String>,
+    /// The config the stacks were synthesized from, as JSON text ([`config_json`]); written as [`CONFIG_FILE`] and
+    /// named in the manifest so `rekey deploy --app` needs no second source of truth.
+    pub config_json: Option<String>,
+}
+
+/// The JSON text of `config` written into an assembly: the validated file, pretty-printed, deterministic (the
+/// config holds no `HashMap`).
+pub fn config_json(config: &Config) -> String {
+    serde_json::to_string_pretty(config.file()).expect("config serializes") + "\n"
 }
 
 /// Why the assembly could not be written.
@@ -124,6 +147,13 @@ pub struct Written {
 pub fn render(assembly: &Assembly) -> Result<Vec<(String, Vec<u8>)>, AssemblyError> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut artifacts = Map::new();
+    let config_entry = assembly.config_json.as_ref().map(|text| {
+        let bytes = text.clone().into_bytes();
+        let entry = json!({
+            CONFIG_METADATA_PATH: [{ "type": CONFIG_METADATA_TYPE, "data": { "file": CONFIG_FILE, "sha256": sha256_hex(&bytes) } }]
+        });
+        (bytes, entry)
+    });
     for stack in &assembly.stacks {
         let template_file = format!("{}.template.json", stack.name);
         let mut template_json = stack.template_json.clone().into_bytes();
@@ -182,6 +212,9 @@ pub fn render(assembly: &Assembly) -> Result<Vec<(String, Vec<u8>)>, AssemblyErr
         artifact.insert("type".into(), json!("aws:cloudformation:stack"));
         artifact.insert("environment".into(), json!(stack.environment.uri()));
         artifact.insert("properties".into(), Value::Object(properties));
+        if let Some((_, entry)) = &config_entry {
+            artifact.insert("metadata".into(), entry.clone());
+        }
         if !dependencies.is_empty() {
             artifact.insert("dependencies".into(), json!(dependencies));
         }
@@ -197,6 +230,9 @@ pub fn render(assembly: &Assembly) -> Result<Vec<(String, Vec<u8>)>, AssemblyErr
     }
     if let Some(packaged) = &assembly.lambda_asset {
         files.push((packaged.asset.staged_file_name(), packaged.zip.clone()));
+    }
+    if let Some((bytes, _)) = config_entry {
+        files.push((CONFIG_FILE.into(), bytes));
     }
     files.push(("manifest.json".into(), pretty(&json!({ "version": SCHEMA_VERSION, "artifacts": artifacts }))));
     files.push(("cdk.out".into(), pretty(&json!({ "version": SCHEMA_VERSION }))));
@@ -299,6 +335,254 @@ pub fn write_files(out: &Path, files: &[(String, Vec<u8>)]) -> Result<Written, A
     Ok(Written { out: out.to_path_buf(), files: names })
 }
 
+/// One stack read back from an assembly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadStack {
+    /// Which of rekey's stacks (matched by name against the recorded config's [`rekey_config::Names`]).
+    pub id: StackId,
+    /// Stack name.
+    pub name: String,
+    /// The template (from `<name>.template.json`).
+    pub template: Value,
+}
+
+/// An assembly written by `rekey synth`, read back for `rekey deploy/diff/destroy --app`.
+#[derive(Clone, Debug)]
+pub struct ReadAssembly {
+    /// The assembly directory.
+    pub dir: PathBuf,
+    /// The config the stacks were synthesized from ([`CONFIG_FILE`]).
+    pub config: Config,
+    /// The stacks, in manifest order.
+    pub stacks: Vec<ReadStack>,
+    /// The Lambda asset (its bytes match its content-hashed name), when a stack uses it.
+    pub lambda_asset: Option<PackagedAsset>,
+}
+
+/// Why an assembly could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The directory is not there.
+    #[error("`{0}` does not exist or is not a directory; write it with `rekey synth --out {0}`")]
+    NoDirectory(PathBuf),
+    /// No `manifest.json`, or one that is not a cloud assembly manifest.
+    #[error("`{dir}` is not a cloud assembly: {reason}; write one with `rekey synth --out {dir}`")]
+    NotAnAssembly {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A cloud assembly, but not one `rekey synth` wrote (no recorded config).
+    #[error(
+        "`{0}` is a cloud assembly but not one written by `rekey synth` (its manifest.json names no `{CONFIG_METADATA_TYPE}` file); \
+         synthesize it with `rekey synth --out {0}`, or deploy it with `cdk deploy --app {0}`"
+    )]
+    NotRekey(PathBuf),
+    /// A file the manifest names is missing or unreadable.
+    #[error("cannot read `{path}` (named in `{named_in}`): {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The manifest that names it.
+        named_in: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is not the JSON it should be.
+    #[error("`{path}` is not valid: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file's bytes do not hash to the SHA-256 the manifest (or its name) says.
+    #[error(
+        "`{path}` was modified after `rekey synth`: {named_in} says sha256 {expected}, its content hashes to {actual}; \
+         run `rekey synth` again"
+    )]
+    Tampered {
+        /// The file.
+        path: PathBuf,
+        /// Where the expected hash comes from.
+        named_in: String,
+        /// The recorded SHA-256.
+        expected: String,
+        /// The SHA-256 of the bytes on disk.
+        actual: String,
+    },
+    /// The recorded config does not validate (e.g. written by another rekey version).
+    #[error("`{path}`: {source}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// Why it is invalid.
+        source: rekey_config::ConfigError,
+    },
+    /// A stack the recorded config does not produce.
+    #[error("`{dir}`: stack `{stack}` is not one of the stacks its config produces ({known})")]
+    UnknownStack {
+        /// The directory.
+        dir: PathBuf,
+        /// The stack name.
+        stack: String,
+        /// The names the config gives its stacks.
+        known: String,
+    },
+}
+
+/// Reads the assembly at `dir` written by [`write`]: the manifest, the recorded config, every stack template and
+/// the Lambda asset. Every file an asset manifest publishes must hash to its asset id (and the Lambda zip must be
+/// named `asset.<sha256>.zip`), and the config must hash to what the manifest records, so a file edited after
+/// `rekey synth` is refused, naming it.
+pub fn read(dir: &Path) -> Result<ReadAssembly, ReadError> {
+    if !dir.is_dir() {
+        return Err(ReadError::NoDirectory(dir.to_path_buf()));
+    }
+    let manifest_path = dir.join("manifest.json");
+    if !manifest_path.is_file() {
+        return Err(ReadError::NotAnAssembly { dir: dir.to_path_buf(), reason: "it has no manifest.json".into() });
+    }
+    let manifest = read_json(&manifest_path, "the assembly")?;
+    let Some(artifacts) = manifest.get("artifacts").and_then(Value::as_object) else {
+        return Err(ReadError::NotAnAssembly {
+            dir: dir.to_path_buf(),
+            reason: "manifest.json has no `artifacts`".into(),
+        });
+    };
+
+    // The recorded config: every stack artifact names the same file and hash.
+    let mut recorded: Option<(String, String)> = None;
+    for artifact in artifacts.values() {
+        let entries = artifact.get("metadata").and_then(Value::as_object).into_iter().flat_map(|m| m.values());
+        for entry in entries.filter_map(Value::as_array).flatten() {
+            if entry.get("type").and_then(Value::as_str) != Some(CONFIG_METADATA_TYPE) {
+                continue;
+            }
+            let data = entry.get("data");
+            let field = |k: &str| data.and_then(|d| d.get(k)).and_then(Value::as_str).map(str::to_string);
+            let (Some(file), Some(sha)) = (field("file"), field("sha256")) else {
+                return Err(invalid(
+                    &manifest_path,
+                    format!("a `{CONFIG_METADATA_TYPE}` entry lacks `file` or `sha256`"),
+                ));
+            };
+            match &recorded {
+                Some(seen) if seen != &(file.clone(), sha.clone()) => {
+                    return Err(invalid(
+                        &manifest_path,
+                        format!("the stacks name different `{CONFIG_METADATA_TYPE}` files"),
+                    ))
+                }
+                _ => recorded = Some((file, sha)),
+            }
+        }
+    }
+    let Some((config_file, config_sha)) = recorded else { return Err(ReadError::NotRekey(dir.to_path_buf())) };
+    let config_path = dir.join(safe_name(&manifest_path, &config_file)?);
+    let config_bytes = read_file(&config_path, "manifest.json")?;
+    check_hash(&config_path, "manifest.json", &config_sha, &config_bytes)?;
+    let file: ConfigFile = serde_json::from_slice(&config_bytes).map_err(|e| invalid(&config_path, e.to_string()))?;
+    let config = Config::validate(file).map_err(|source| ReadError::Config { path: config_path.clone(), source })?;
+    let names = config.names();
+
+    let mut stacks = Vec::new();
+    let mut lambda_asset: Option<PackagedAsset> = None;
+    for (artifact_id, artifact) in artifacts {
+        let kind = artifact.get("type").and_then(Value::as_str).unwrap_or_default();
+        let props = artifact.get("properties");
+        let prop = |k: &str| props.and_then(|p| p.get(k)).and_then(Value::as_str);
+        match kind {
+            "aws:cloudformation:stack" => {
+                let name = prop("stackName").unwrap_or(artifact_id).to_string();
+                let Some(id) = StackId::ALL.into_iter().find(|id| names.stack(*id) == name) else {
+                    let known: Vec<String> = StackId::ALL.into_iter().map(|id| names.stack(id)).collect();
+                    return Err(ReadError::UnknownStack {
+                        dir: dir.to_path_buf(),
+                        stack: name,
+                        known: known.join(", "),
+                    });
+                };
+                let Some(template_file) = prop("templateFile") else {
+                    return Err(invalid(&manifest_path, format!("stack `{name}` has no `templateFile`")));
+                };
+                let template_path = dir.join(safe_name(&manifest_path, template_file)?);
+                let template = read_json(&template_path, "manifest.json")?;
+                stacks.push(ReadStack { id, name, template });
+            }
+            "cdk:asset-manifest" => {
+                let Some(file) = prop("file") else {
+                    return Err(invalid(&manifest_path, format!("asset manifest `{artifact_id}` has no `file`")));
+                };
+                let assets_path = dir.join(safe_name(&manifest_path, file)?);
+                let assets = read_json(&assets_path, "manifest.json")?;
+                let named_in = file.to_string();
+                let entries = assets.get("files").and_then(Value::as_object).into_iter().flatten();
+                for (hash, entry) in entries {
+                    let Some(source) = entry.pointer("/source/path").and_then(Value::as_str) else {
+                        return Err(invalid(&assets_path, format!("asset `{hash}` has no `source.path`")));
+                    };
+                    let path = dir.join(safe_name(&assets_path, source)?);
+                    let bytes = read_file(&path, &named_in)?;
+                    check_hash(&path, &named_in, hash, &bytes)?;
+                    if source.starts_with("asset.") && source.ends_with(".zip") {
+                        // The content-hashed name must agree with the content too.
+                        let named = source.trim_start_matches("asset.").trim_end_matches(".zip");
+                        check_hash(&path, "its file name", named, &bytes)?;
+                        if lambda_asset.is_none() {
+                            lambda_asset = Some(PackagedAsset::from_zip_bytes(bytes));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ReadAssembly { dir: dir.to_path_buf(), config, stacks, lambda_asset })
+}
+
+fn invalid(path: &Path, message: String) -> ReadError {
+    ReadError::Invalid { path: path.to_path_buf(), message }
+}
+
+/// A file name from a manifest, refused when it would leave the assembly directory.
+fn safe_name<'a>(manifest: &Path, name: &'a str) -> Result<&'a str, ReadError> {
+    let plain = Path::new(name).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+    if plain && !name.is_empty() {
+        Ok(name)
+    } else {
+        Err(invalid(manifest, format!("`{name}` is not a file name inside the assembly")))
+    }
+}
+
+fn read_file(path: &Path, named_in: &str) -> Result<Vec<u8>, ReadError> {
+    std::fs::read(path).map_err(|source| ReadError::File {
+        path: path.to_path_buf(),
+        named_in: named_in.to_string(),
+        source,
+    })
+}
+
+fn read_json(path: &Path, named_in: &str) -> Result<Value, ReadError> {
+    let bytes = read_file(path, named_in)?;
+    serde_json::from_slice(&bytes).map_err(|e| invalid(path, format!("not JSON: {e}")))
+}
+
+fn check_hash(path: &Path, named_in: &str, expected: &str, bytes: &[u8]) -> Result<(), ReadError> {
+    let actual = sha256_hex(bytes);
+    if actual.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(ReadError::Tampered {
+            path: path.to_path_buf(),
+            named_in: named_in.to_string(),
+            expected: expected.to_string(),
+            actual,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +607,7 @@ mod tests {
             lambda_asset: Some(pack(&asset_files(fixture::x86_64_bootstrap(), &Default::default())).unwrap()),
             publishing,
             tags: BTreeMap::from([("team".to_string(), "security".to_string())]),
+            config_json: Some(config_json(&Config::builtin_default())),
         }
     }
 
@@ -420,5 +705,141 @@ mod tests {
         let err = write(&dir.path().join("cdk.out"), &a).unwrap_err();
         assert_eq!(err.to_string(), "stack `rekey-main` uses the Lambda asset but no asset was packaged");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    fn written(publishing: Publishing) -> (tempfile::TempDir, PathBuf, Assembly) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("cdk.out");
+        let a = assembly(publishing);
+        write(&out, &a).unwrap();
+        (dir, out, a)
+    }
+
+    #[test]
+    fn the_config_is_recorded_once_and_named_by_every_stack() {
+        let files = render(&assembly(Publishing::Bucket("b-b-b".into()))).unwrap();
+        let text = &files.iter().find(|(n, _)| n == CONFIG_FILE).expect("config file").1;
+        let manifest = file(&files, "manifest.json");
+        for stack in ["rekey-main", "rekey-inventory-role"] {
+            assert_eq!(
+                manifest["artifacts"][stack]["metadata"]["/rekey"],
+                json!([{"type": CONFIG_METADATA_TYPE, "data": {"file": CONFIG_FILE, "sha256": sha256_hex(text)}}])
+            );
+        }
+        assert!(manifest["artifacts"]["rekey-main.assets"].get("metadata").is_none());
+    }
+
+    #[test]
+    fn read_returns_what_write_wrote() {
+        for publishing in [Publishing::Bootstrap { qualifier: "hnb659fds".into() }, Publishing::Bucket("b-b-b".into())]
+        {
+            let (_dir, out, a) = written(publishing);
+            let read = read(&out).unwrap();
+            assert_eq!(read.dir, out);
+            assert_eq!(read.config, Config::builtin_default());
+            let stacks: Vec<(StackId, &str, Value)> =
+                read.stacks.iter().map(|s| (s.id, s.name.as_str(), s.template.clone())).collect();
+            assert_eq!(
+                stacks,
+                [
+                    (StackId::InventoryRole, "rekey-inventory-role", json!({"Description": "rekey-inventory-role"})),
+                    (StackId::Main, "rekey-main", json!({"Description": "rekey-main"})),
+                ]
+            );
+            assert_eq!(read.lambda_asset.as_ref(), a.lambda_asset.as_ref());
+        }
+    }
+
+    #[test]
+    fn a_tampered_asset_is_refused_naming_the_file() {
+        let (_dir, out, a) = written(Publishing::Bucket("b-b-b".into()));
+        let staged = a.lambda_asset.as_ref().unwrap().asset.staged_file_name();
+        let mut bytes = std::fs::read(out.join(&staged)).unwrap();
+        bytes.push(0);
+        std::fs::write(out.join(&staged), &bytes).unwrap();
+        let err = read(&out).unwrap_err();
+        assert!(matches!(err, ReadError::Tampered { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("{}` was modified after `rekey synth`", out.join(&staged).display())),
+            "{message}"
+        );
+        assert!(message.contains("rekey-main.assets.json says sha256"), "{message}");
+        assert!(message.contains(&sha256_hex(&bytes)), "{message}");
+    }
+
+    #[test]
+    fn an_asset_renamed_to_another_hash_is_refused() {
+        // The asset manifest and the zip agree, but the zip's name claims another hash.
+        let (_dir, out, a) = written(Publishing::Bucket("b-b-b".into()));
+        let sha = &a.lambda_asset.as_ref().unwrap().asset.sha256;
+        let fake = "0".repeat(64);
+        std::fs::rename(out.join(format!("asset.{sha}.zip")), out.join(format!("asset.{fake}.zip"))).unwrap();
+        let assets = std::fs::read_to_string(out.join("rekey-main.assets.json")).unwrap();
+        std::fs::write(
+            out.join("rekey-main.assets.json"),
+            assets.replace(&format!("asset.{sha}.zip"), &format!("asset.{fake}.zip")),
+        )
+        .unwrap();
+        let err = read(&out).unwrap_err();
+        assert!(err.to_string().contains("its file name says sha256 0000"), "{err}");
+    }
+
+    #[test]
+    fn an_edited_config_or_template_is_noticed() {
+        let (_dir, out, _) = written(Publishing::Bucket("b-b-b".into()));
+        let text = std::fs::read_to_string(out.join(CONFIG_FILE)).unwrap();
+        std::fs::write(out.join(CONFIG_FILE), text.replace("\"rekey\"", "\"other\"")).unwrap();
+        let err = read(&out).unwrap_err();
+        assert!(
+            err.to_string().contains("rekey.config.json` was modified after `rekey synth`: manifest.json says"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let (_dir, out, a) = written(Publishing::Bucket("b-b-b".into()));
+        std::fs::remove_file(out.join(a.lambda_asset.as_ref().unwrap().asset.staged_file_name())).unwrap();
+        let err = read(&out).unwrap_err();
+        assert!(matches!(&err, ReadError::File { named_in, .. } if named_in == "rekey-main.assets.json"), "{err}");
+        assert!(err.to_string().starts_with(&format!("cannot read `{}", out.join("asset.").display())), "{err}");
+
+        let (_dir, out, _) = written(Publishing::Bucket("b-b-b".into()));
+        std::fs::remove_file(out.join("rekey-main.template.json")).unwrap();
+        let err = read(&out).unwrap_err();
+        assert!(err.to_string().contains("rekey-main.template.json` (named in `manifest.json`)"), "{err}");
+    }
+
+    #[test]
+    fn folders_that_are_not_rekey_assemblies_are_refused_clearly() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        assert_eq!(
+            read(&missing).unwrap_err().to_string(),
+            format!(
+                "`{0}` does not exist or is not a directory; write it with `rekey synth --out {0}`",
+                missing.display()
+            )
+        );
+        let err = read(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("is not a cloud assembly: it has no manifest.json"), "{err}");
+
+        // A CDK app's assembly: a manifest, but no recorded rekey config.
+        let mut a = assembly(Publishing::Bucket("b-b-b".into()));
+        a.config_json = None;
+        let out = dir.path().join("cdk.out");
+        write(&out, &a).unwrap();
+        let err = read(&out).unwrap_err();
+        assert!(matches!(err, ReadError::NotRekey(_)), "{err}");
+        assert!(err.to_string().contains("is a cloud assembly but not one written by `rekey synth`"), "{err}");
+
+        // A manifest that escapes the directory is refused, not followed.
+        let (_d, out, _) = written(Publishing::Bucket("b-b-b".into()));
+        let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+        std::fs::write(out.join("manifest.json"), manifest.replace("\"rekey-main.template.json\"", "\"../x.json\""))
+            .unwrap();
+        let err = read(&out).unwrap_err();
+        assert!(err.to_string().contains("`../x.json` is not a file name inside the assembly"), "{err}");
     }
 }
