@@ -137,6 +137,12 @@ pub struct StackOutcome {
     pub outcome: Outcome,
     /// Stack outputs (plain stacks only).
     pub outputs: IndexMap<String, String>,
+    /// StackSet only: OUs newly targeted, whose instances this deploy created.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ous_added: Vec<String>,
+    /// StackSet only: OUs no longer targeted, whose instances (and stacks) this deploy deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ous_removed: Vec<String>,
 }
 
 /// What a deploy did.
@@ -305,7 +311,14 @@ async fn deploy_stack<C: Cfn>(
     let unchanged = |progress: &mut Progress<'_>, existing: Option<Stack>| -> Result<StackOutcome, DeployError> {
         progress.note(&format!("{title}: no changes"))?;
         let outputs = existing.map(|s| s.outputs).unwrap_or_default();
-        Ok(StackOutcome { stack: name.clone(), title: title.clone(), outcome: Outcome::Unchanged, outputs })
+        Ok(StackOutcome {
+            stack: name.clone(),
+            title: title.clone(),
+            outcome: Outcome::Unchanged,
+            outputs,
+            ous_added: Vec::new(),
+            ous_removed: Vec::new(),
+        })
     };
     let Some(id) = cfn.create_change_set(&request).await? else { return unchanged(progress, existing) };
     let computed = wait_change_set(cfn, name, &id, options).await?;
@@ -346,7 +359,14 @@ async fn deploy_stack<C: Cfn>(
         ChangeSetKind::Create => Outcome::Created,
         ChangeSetKind::Update => Outcome::Updated,
     };
-    Ok(StackOutcome { stack: name.clone(), title, outcome, outputs: stack.outputs })
+    Ok(StackOutcome {
+        stack: name.clone(),
+        title,
+        outcome,
+        outputs: stack.outputs,
+        ous_added: Vec::new(),
+        ous_removed: Vec::new(),
+    })
 }
 
 fn approve(
@@ -474,6 +494,8 @@ async fn deploy_stack_set<C: Cfn>(
 ) -> Result<StackOutcome, DeployError> {
     let name = &request.name;
     let title = step.title();
+    let mut ous_added = Vec::new();
+    let mut ous_removed = Vec::new();
     let outcome = match cfn.describe_stack_set(name, request.call_as).await? {
         None => {
             approve(options.approval, &title, name, None, &step.stack.template, approver, progress)?;
@@ -493,26 +515,116 @@ async fn deploy_stack_set<C: Cfn>(
             let mut new_params = request.parameters.clone();
             old_params.sort();
             new_params.sort();
-            if old == step.stack.template && old_params == new_params {
-                if cfn.list_stack_instances(name, request.call_as).await?.is_empty() {
-                    progress.note(&format!("{title}: no instances; adding them for {}", targets.ou_ids.join(", ")))?;
-                    let op = cfn.create_stack_instances(name, targets, request.call_as).await?;
+            let instances = cfn.list_stack_instances(name, request.call_as).await?;
+            let ous = OuChange::new(&set, &instances, &targets.ou_ids);
+            let template_changed = old != step.stack.template || old_params != new_params;
+            if template_changed {
+                approve(options.approval, &title, name, Some(&old), &step.stack.template, approver, progress)?;
+                // Update the instances that stay; the new OUs get the new template when their instances are created.
+                let update_on = match &ous {
+                    OuChange::Known { kept, .. } if !kept.is_empty() => kept.clone(),
+                    OuChange::Known { current, .. } if !current.is_empty() => current.clone(),
+                    _ => targets.ou_ids.clone(),
+                };
+                progress
+                    .note(&format!("{title}: updating the StackSet and its instances in {}", update_on.join(", ")))?;
+                let op = cfn.update_stack_set(request, &with_ous(targets, &update_on)).await?;
+                wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
+            }
+            if instances.is_empty() {
+                progress.note(&format!("{title}: no instances; adding them for {}", targets.ou_ids.join(", ")))?;
+                let op = cfn.create_stack_instances(name, targets, request.call_as).await?;
+                wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
+                if !template_changed {
+                    // Nothing else to do; the instances are what changed.
+                    return Ok(StackOutcome {
+                        stack: name.clone(),
+                        title,
+                        outcome: Outcome::Updated,
+                        outputs: IndexMap::new(),
+                        ous_added,
+                        ous_removed,
+                    });
+                }
+            } else if let OuChange::Known { added, removed, .. } = &ous {
+                if !added.is_empty() {
+                    progress
+                        .note(&format!("{title}: {} newly targeted; creating their instances", plural_ous(added)))?;
+                    let op = cfn.create_stack_instances(name, &with_ous(targets, added), request.call_as).await?;
                     wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
-                    Outcome::Updated
-                } else {
-                    progress.note(&format!("{title}: no changes"))?;
-                    Outcome::Unchanged
+                    ous_added = added.clone();
+                }
+                if !removed.is_empty() {
+                    progress.note(&format!(
+                        "{title}: {} no longer targeted; deleting their instances and stacks (RetainStacks=false)",
+                        plural_ous(removed)
+                    ))?;
+                    let op = cfn.delete_stack_instances(name, &with_ous(targets, removed), request.call_as).await?;
+                    wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
+                    ous_removed = removed.clone();
                 }
             } else {
-                approve(options.approval, &title, name, Some(&old), &step.stack.template, approver, progress)?;
-                progress.note(&format!("{title}: updating the StackSet and its instances"))?;
-                let op = cfn.update_stack_set(request, targets).await?;
-                wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
+                progress.note(&format!(
+                    "{title}: CloudFormation reports no OU targets for the existing instances; the instances are left \
+                     as they are (a change of `organization.target_ou_ids` is not applied)"
+                ))?;
+            }
+            if template_changed || !ous_added.is_empty() || !ous_removed.is_empty() {
                 Outcome::Updated
+            } else {
+                progress.note(&format!("{title}: no changes"))?;
+                Outcome::Unchanged
             }
         }
     };
-    Ok(StackOutcome { stack: name.clone(), title, outcome, outputs: IndexMap::new() })
+    Ok(StackOutcome { stack: name.clone(), title, outcome, outputs: IndexMap::new(), ous_added, ous_removed })
+}
+
+/// How the configured OU targets differ from the ones the StackSet's instances were deployed to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum OuChange {
+    /// CloudFormation says which OUs are targeted (`DescribeStackSet.OrganizationalUnitIds`, or the instances'
+    /// `OrganizationalUnitId`).
+    Known {
+        /// Targeted now.
+        current: Vec<String>,
+        /// Targeted before and after.
+        kept: Vec<String>,
+        /// Configured, not targeted yet.
+        added: Vec<String>,
+        /// Targeted, no longer configured.
+        removed: Vec<String>,
+    },
+    /// CloudFormation reports no OU for the StackSet or any instance (moto 5.2.5 never does): nothing to compare.
+    Unknown,
+}
+
+impl OuChange {
+    fn new(set: &StackSet, instances: &[StackInstance], desired: &[String]) -> Self {
+        let current: BTreeSet<String> =
+            set.ou_ids.iter().cloned().chain(instances.iter().filter_map(|i| i.ou_id.clone())).collect();
+        if current.is_empty() {
+            return OuChange::Unknown;
+        }
+        let desired: BTreeSet<String> = desired.iter().cloned().collect();
+        OuChange::Known {
+            kept: current.intersection(&desired).cloned().collect(),
+            added: desired.difference(&current).cloned().collect(),
+            removed: current.difference(&desired).cloned().collect(),
+            current: current.into_iter().collect(),
+        }
+    }
+}
+
+fn with_ous(targets: &StackSetTargets, ous: &[String]) -> StackSetTargets {
+    StackSetTargets { ou_ids: ous.to_vec(), ..targets.clone() }
+}
+
+fn plural_ous(ous: &[String]) -> String {
+    match ous {
+        [one] => format!("OU {one} is"),
+        many => format!("OUs {} are", many.join(", ")),
+    }
 }
 
 /// Polls a StackSet operation to its end, then lists the instances; anything but `SUCCEEDED` is an error naming

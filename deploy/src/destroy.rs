@@ -85,16 +85,26 @@ pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
             }
             Placement::StackSet { targets, call_as } => {
                 let cfn = env.management;
-                if cfn.describe_stack_set(name, *call_as).await?.is_none() {
+                let Some(set) = cfn.describe_stack_set(name, *call_as).await? else {
                     progress.note(&format!("{title}: not deployed"))?;
                     report.absent.push(title);
                     continue;
-                }
-                if !cfn.list_stack_instances(name, *call_as).await?.is_empty() {
+                };
+                let instances = cfn.list_stack_instances(name, *call_as).await?;
+                if !instances.is_empty() {
                     let mut targets = targets.clone();
                     if targets.ou_ids.is_empty() {
                         targets.ou_ids = vec![env.org.root_id().await?];
                     }
+                    // The OUs deployed to may differ from the config's (an earlier config): delete them all.
+                    let ous: BTreeSet<String> = targets
+                        .ou_ids
+                        .iter()
+                        .cloned()
+                        .chain(set.ou_ids.iter().cloned())
+                        .chain(instances.iter().filter_map(|i| i.ou_id.clone()))
+                        .collect();
+                    targets.ou_ids = ous.into_iter().collect();
                     progress.note(&format!("{title}: deleting the instances in {}", targets.ou_ids.join(", ")))?;
                     let op = cfn.delete_stack_instances(name, &targets, *call_as).await?;
                     wait_operation(cfn, name, &op, *call_as, options, progress).await?;

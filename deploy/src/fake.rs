@@ -23,7 +23,8 @@ struct FakeStack {
 struct State {
     stacks: BTreeMap<String, FakeStack>,
     change_sets: BTreeMap<String, (ChangeSetRequest, ChangeSet)>,
-    stack_sets: BTreeMap<String, (StackSetRequest, Vec<StackInstance>)>,
+    /// Request, instances, targeted OU ids.
+    stack_sets: BTreeMap<String, (StackSetRequest, Vec<StackInstance>, Vec<String>)>,
     operations: BTreeMap<String, Operation>,
     calls: Vec<String>,
     fail: Option<(String, String)>,
@@ -34,8 +35,12 @@ struct State {
 #[derive(Debug, Default)]
 pub struct FakeCfn {
     state: RefCell<State>,
-    /// Accounts the StackSet instances land in.
+    /// Accounts the StackSet instances land in, for an OU not in `ous` (e.g. the root).
     pub member_accounts: Vec<String>,
+    /// Accounts of each OU.
+    pub ous: BTreeMap<String, Vec<String>>,
+    /// Behave like moto: report no OU ids on the StackSet or its instances.
+    pub hide_ous: bool,
 }
 
 fn t0() -> DateTime<Utc> {
@@ -46,6 +51,12 @@ impl FakeCfn {
     /// A fake whose StackSets deploy to `members`.
     pub fn with_members(members: &[&str]) -> Self {
         Self { member_accounts: members.iter().map(|m| m.to_string()).collect(), ..Self::default() }
+    }
+
+    /// A fake whose StackSets deploy to the accounts of `ous` (OU id, accounts).
+    pub fn with_ous(ous: &[(&str, &[&str])]) -> Self {
+        let ous = ous.iter().map(|(ou, accounts)| (ou.to_string(), accounts.iter().map(|a| a.to_string()).collect()));
+        Self { ous: ous.collect(), ..Self::default() }
     }
 
     /// Every call so far, as `Operation target`.
@@ -70,7 +81,11 @@ impl FakeCfn {
 
     /// The instances of a StackSet.
     pub fn instances(&self, name: &str) -> Vec<StackInstance> {
-        self.state.borrow().stack_sets.get(name).map(|s| s.1.clone()).unwrap_or_default()
+        let mut instances = self.state.borrow().stack_sets.get(name).map(|s| s.1.clone()).unwrap_or_default();
+        if self.hide_ous {
+            instances.iter_mut().for_each(|i| i.ou_id = None);
+        }
+        instances
     }
 
     fn log(&self, call: String) {
@@ -260,17 +275,18 @@ impl Cfn for FakeCfn {
     }
 
     async fn describe_stack_set(&self, name: &str, _call_as: CallAs) -> Result<Option<StackSet>, DeployError> {
-        Ok(self.state.borrow().stack_sets.get(name).map(|(r, _)| StackSet {
+        Ok(self.state.borrow().stack_sets.get(name).map(|(r, _, ous)| StackSet {
             name: name.to_string(),
             status: "ACTIVE".into(),
             template: r.template.clone(),
             parameters: r.parameters.clone(),
+            ou_ids: if self.hide_ous { Vec::new() } else { ous.clone() },
         }))
     }
 
     async fn create_stack_set(&self, request: &StackSetRequest) -> Result<(), DeployError> {
         self.log(format!("CreateStackSet {} {:?}", request.name, request.call_as));
-        self.state.borrow_mut().stack_sets.insert(request.name.clone(), (request.clone(), Vec::new()));
+        self.state.borrow_mut().stack_sets.insert(request.name.clone(), (request.clone(), Vec::new(), Vec::new()));
         Ok(())
     }
 
@@ -294,18 +310,27 @@ impl Cfn for FakeCfn {
     ) -> Result<String, DeployError> {
         self.log(format!("CreateStackInstances {name} {:?} {}", targets.ou_ids, targets.region));
         let mut state = self.state.borrow_mut();
-        let instances = self
-            .member_accounts
-            .iter()
-            .map(|a| StackInstance {
-                account: a.clone(),
-                region: targets.region.clone(),
-                status: "CURRENT".into(),
-                detailed_status: Some("SUCCEEDED".into()),
-                reason: None,
-            })
-            .collect();
-        state.stack_sets.get_mut(name).expect("exists").1 = instances;
+        let set = state.stack_sets.get_mut(name).expect("exists");
+        for ou in &targets.ou_ids {
+            let accounts = self.ous.get(ou).unwrap_or(&self.member_accounts);
+            for account in accounts {
+                if set.1.iter().any(|i| &i.account == account && i.region == targets.region) {
+                    continue;
+                }
+                set.1.push(StackInstance {
+                    account: account.clone(),
+                    region: targets.region.clone(),
+                    ou_id: Some(ou.clone()),
+                    status: "CURRENT".into(),
+                    detailed_status: Some("SUCCEEDED".into()),
+                    reason: None,
+                });
+            }
+            if !set.2.contains(ou) {
+                set.2.push(ou.clone());
+            }
+        }
+        set.1.sort_by(|a, b| a.account.cmp(&b.account));
         state.operations.insert("op-create".into(), Operation { status: "SUCCEEDED".into(), reason: None });
         Ok("op-create".into())
     }
@@ -318,7 +343,9 @@ impl Cfn for FakeCfn {
     ) -> Result<String, DeployError> {
         self.log(format!("DeleteStackInstances {name} {:?}", targets.ou_ids));
         let mut state = self.state.borrow_mut();
-        state.stack_sets.get_mut(name).expect("exists").1.clear();
+        let set = state.stack_sets.get_mut(name).expect("exists");
+        set.1.retain(|i| !i.ou_id.as_ref().is_some_and(|ou| targets.ou_ids.contains(ou)));
+        set.2.retain(|ou| !targets.ou_ids.contains(ou));
         state.operations.insert("op-delete".into(), Operation { status: "SUCCEEDED".into(), reason: None });
         Ok("op-delete".into())
     }

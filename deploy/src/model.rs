@@ -144,6 +144,9 @@ pub struct StackSet {
     pub template: String,
     /// The deployed parameters.
     pub parameters: Vec<(String, String)>,
+    /// The OU (or root) ids the instances were deployed to (`OrganizationalUnitIds`: the `DeploymentTargets` of the
+    /// create/update calls so far); empty when CloudFormation does not say (moto never does).
+    pub ou_ids: Vec<String>,
 }
 
 /// A StackSet operation as `DescribeStackSetOperation` reports it.
@@ -169,6 +172,8 @@ pub struct StackInstance {
     pub account: String,
     /// Region.
     pub region: String,
+    /// The OU the instance was deployed for (service-managed StackSets), when CloudFormation says.
+    pub ou_id: Option<String>,
     /// `CURRENT`, `OUTDATED`, `INOPERABLE`.
     pub status: String,
     /// Detailed status (`SUCCEEDED`, `FAILED`, ...), when reported.

@@ -232,6 +232,7 @@ impl Cfn for SdkCfn {
                     Some((p.parameter_key()?.to_string(), p.parameter_value().unwrap_or_default().to_string()))
                 })
                 .collect(),
+            ou_ids: set.organizational_unit_ids().to_vec(),
         }))
     }
 
@@ -352,6 +353,7 @@ impl Cfn for SdkCfn {
             instances.extend(page.summaries().iter().map(|s| StackInstance {
                 account: s.account().unwrap_or_default().to_string(),
                 region: s.region().unwrap_or_default().to_string(),
+                ou_id: s.organizational_unit_id().filter(|o| !o.is_empty()).map(str::to_string),
                 status: s.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
                 detailed_status:
                     s.stack_instance_status().and_then(|d| d.detailed_status()).map(|d| d.as_str().to_string()),

@@ -369,3 +369,175 @@ fn destroy_deletes_in_reverse_order_and_keeps_secrets_unless_asked() {
     assert_eq!(report.secrets_deleted.len(), 1);
     assert!(secrets.arns.borrow().is_empty());
 }
+
+const OU_A: &str = "ou-ab12-aaaaaaaa";
+const OU_B: &str = "ou-ab12-bbbbbbbb";
+const OU_C: &str = "ou-ab12-cccccccc";
+
+/// A world whose management account sees three OUs of one account each.
+fn ou_world() -> World {
+    World {
+        management: FakeCfn::with_ous(&[
+            (OU_A, &["333333333333"][..]),
+            (OU_B, &["444444444444"][..]),
+            (OU_C, &["555555555555"][..]),
+        ]),
+        ..World::new()
+    }
+}
+
+/// The member-role step only, for a config targeting `ous`; `action` varies the template.
+fn member_role_steps(ous: &[&str], action: &str) -> Vec<Step> {
+    let yaml = format!("organization:\n  target_ou_ids: [{}]\n", ous.join(", "));
+    let config = Config::from_yaml_str(&yaml, None).expect("valid");
+    let mut steps = plan(&config, &templates(90), &["member-role".into()]).expect("plan");
+    steps[0].stack.template["Resources"]["MemberRole"]["Properties"]["Policies"] = json!([role_policy(action)]);
+    steps
+}
+
+fn instance_accounts(world: &World) -> Vec<(String, Option<String>)> {
+    world.management.instances("rekey-member-role").into_iter().map(|i| (i.account, i.ou_id)).collect()
+}
+
+#[test]
+fn stackset_instances_follow_the_configured_ous() {
+    let world = ou_world();
+    run(&world, &member_role_steps(&[OU_A, OU_B], "iam:ListUsers"), RequireApproval::Never, &mut NoTerminal)
+        .0
+        .expect("first deploy");
+    assert_eq!(
+        instance_accounts(&world),
+        [("333333333333".into(), Some(OU_A.into())), ("444444444444".into(), Some(OU_B.into()))]
+    );
+    world.management.clear_calls();
+
+    // A is dropped, C is added; the template is the same, so the StackSet itself is not updated.
+    let (result, output) =
+        run(&world, &member_role_steps(&[OU_B, OU_C], "iam:ListUsers"), RequireApproval::Never, &mut NoTerminal);
+    let report = result.expect("second deploy");
+    let set = &report.stacks[0];
+    assert_eq!(
+        (set.outcome, set.ous_added.clone(), set.ous_removed.clone()),
+        (Outcome::Updated, vec![OU_C.to_string()], vec![OU_A.to_string()])
+    );
+    assert_eq!(
+        world.management.calls(),
+        [
+            format!("CreateStackInstances rekey-member-role [\"{OU_C}\"] us-east-1"),
+            format!("DeleteStackInstances rekey-member-role [\"{OU_A}\"]"),
+        ]
+    );
+    assert_eq!(
+        instance_accounts(&world),
+        [("444444444444".into(), Some(OU_B.into())), ("555555555555".into(), Some(OU_C.into()))]
+    );
+    assert!(
+        output.contains(&format!(
+            "rekey-member-role (StackSet): OU {OU_C} is newly targeted; creating their instances\n"
+        )),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!(
+            "rekey-member-role (StackSet): OU {OU_A} is no longer targeted; deleting their instances and stacks (RetainStacks=false)\n"
+        )),
+        "{output}"
+    );
+    let json = serde_json::to_value(&report).expect("serializes");
+    assert_eq!(json["stacks"][0]["ous_added"], json!([OU_C]));
+    assert_eq!(json["stacks"][0]["ous_removed"], json!([OU_A]));
+
+    // The same config again: nothing to do, and the report says nothing about OUs.
+    world.management.clear_calls();
+    let report =
+        run(&world, &member_role_steps(&[OU_B, OU_C], "iam:ListUsers"), RequireApproval::Never, &mut NoTerminal)
+            .0
+            .expect("third deploy");
+    assert_eq!(report.stacks[0].outcome, Outcome::Unchanged);
+    assert!(serde_json::to_value(&report).expect("serializes")["stacks"][0].get("ous_added").is_none());
+    assert_eq!(world.management.calls(), Vec::<String>::new());
+}
+
+#[test]
+fn a_template_change_with_new_ous_updates_the_kept_ous_first_then_adds_and_removes() {
+    let world = ou_world();
+    run(&world, &member_role_steps(&[OU_A, OU_B], "iam:ListUsers"), RequireApproval::Never, &mut NoTerminal)
+        .0
+        .expect("first deploy");
+    world.management.clear_calls();
+    let (result, output) =
+        run(&world, &member_role_steps(&[OU_B, OU_C], "iam:ListGroups"), RequireApproval::Never, &mut NoTerminal);
+    let report = result.expect("second deploy");
+    assert_eq!(report.stacks[0].outcome, Outcome::Updated);
+    assert_eq!(
+        world.management.calls(),
+        [
+            format!("UpdateStackSet rekey-member-role [\"{OU_B}\"]"),
+            format!("CreateStackInstances rekey-member-role [\"{OU_C}\"] us-east-1"),
+            format!("DeleteStackInstances rekey-member-role [\"{OU_A}\"]"),
+        ]
+    );
+    assert!(output.contains(&format!("updating the StackSet and its instances in {OU_B}\n")), "{output}");
+
+    // Every OU replaced: the update goes to the instances that exist, which are then deleted.
+    world.management.clear_calls();
+    run(&world, &member_role_steps(&[OU_A], "iam:ListRoles"), RequireApproval::Never, &mut NoTerminal)
+        .0
+        .expect("third deploy");
+    assert_eq!(
+        world.management.calls(),
+        [
+            format!("UpdateStackSet rekey-member-role [\"{OU_B}\", \"{OU_C}\"]"),
+            format!("CreateStackInstances rekey-member-role [\"{OU_A}\"] us-east-1"),
+            format!("DeleteStackInstances rekey-member-role [\"{OU_B}\", \"{OU_C}\"]"),
+        ]
+    );
+    assert_eq!(instance_accounts(&world), [("333333333333".into(), Some(OU_A.into()))]);
+}
+
+#[test]
+fn without_ou_ids_from_cloudformation_the_instances_are_left_alone_and_it_says_so() {
+    // moto 5.2.5 reports no OrganizationalUnitIds on the StackSet or its instances.
+    let mut world = ou_world();
+    world.management.hide_ous = true;
+    run(&world, &member_role_steps(&[OU_A], "iam:ListUsers"), RequireApproval::Never, &mut NoTerminal)
+        .0
+        .expect("first deploy");
+    world.management.clear_calls();
+    let (result, output) =
+        run(&world, &member_role_steps(&[OU_C], "iam:ListUsers"), RequireApproval::Never, &mut NoTerminal);
+    assert_eq!(result.expect("second deploy").stacks[0].outcome, Outcome::Unchanged);
+    assert_eq!(world.management.calls(), Vec::<String>::new());
+    assert!(output.contains("CloudFormation reports no OU targets for the existing instances"), "{output}");
+}
+
+#[test]
+fn destroy_deletes_the_instances_of_ous_an_earlier_config_targeted() {
+    let world = ou_world();
+    run(&world, &member_role_steps(&[OU_A, OU_B], "iam:ListUsers"), RequireApproval::Never, &mut NoTerminal)
+        .0
+        .expect("deploy");
+    world.management.clear_calls();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let mut out = Vec::new();
+    let secrets = FakeSecrets::default();
+    {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        let store = [(DEPLOYMENT.to_string(), &secrets)];
+        rt.block_on(destroy(
+            &world.env(),
+            &member_role_steps(&[OU_C], "iam:ListUsers"),
+            &store,
+            DestroyOptions { force: true, delete_secrets: false },
+            &options(RequireApproval::Never),
+            &mut NoTerminal,
+            &mut progress,
+        ))
+        .expect("destroy");
+    }
+    assert_eq!(
+        world.management.calls()[0],
+        format!("DeleteStackInstances rekey-member-role [\"{OU_A}\", \"{OU_B}\", \"{OU_C}\"]")
+    );
+    assert!(world.management.instances("rekey-member-role").is_empty());
+}

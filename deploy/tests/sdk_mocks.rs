@@ -294,3 +294,108 @@ async fn a_rolled_back_update_names_the_first_failed_resource() {
     );
     insta::assert_snapshot!("rolled_back_update_events", out);
 }
+
+/// Issue 4: the OUs targeted before (as `DescribeStackSet` reports them) are A and B, the config now says B and C:
+/// the deploy creates instances for C and deletes A's, keeping no stacks; the unchanged template is not re-sent.
+#[tokio::test]
+async fn instances_follow_the_configured_ous_through_the_real_client() {
+    use aws_sdk_cloudformation::operation::describe_stack_set::DescribeStackSetOutput;
+    use aws_sdk_cloudformation::operation::describe_stack_set_operation::DescribeStackSetOperationOutput;
+    use aws_sdk_cloudformation::operation::list_stack_instances::ListStackInstancesOutput;
+    use aws_sdk_cloudformation::operation::update_stack_set::UpdateStackSetOutput;
+    const A: &str = "ou-ab12-aaaaaaaa";
+    const B: &str = "ou-ab12-bbbbbbbb";
+    const C: &str = "ou-ab12-cccccccc";
+
+    let config = Config::from_yaml_str(&format!("organization:\n  target_ou_ids: [{B}, {C}]\n"), None).expect("valid");
+    let template = json!({"Resources": {"MemberRole": {"Type": "AWS::IAM::Role", "Properties": {}}}});
+    let member = StackTemplate {
+        id: StackId::MemberRole,
+        name: "rekey-member-role".into(),
+        description: None,
+        template: template.clone(),
+    };
+    let steps = rekey_deploy::plan(&config, &[member], &[]).expect("plan");
+
+    let body = template.to_string();
+    let describe = mock!(Client::describe_stack_set).then_output(move || {
+        DescribeStackSetOutput::builder()
+            .stack_set(
+                cf::StackSet::builder()
+                    .stack_set_name("rekey-member-role")
+                    .status(cf::StackSetStatus::Active)
+                    .template_body(body.clone())
+                    .organizational_unit_ids(A)
+                    .organizational_unit_ids(B)
+                    .build(),
+            )
+            .build()
+    });
+    let summary = |account: &str, ou: &str| {
+        cf::StackInstanceSummary::builder()
+            .account(account)
+            .region("us-east-1")
+            .organizational_unit_id(ou)
+            .status(cf::StackInstanceStatus::Current)
+            .build()
+    };
+    let list = mock!(Client::list_stack_instances).then_output(move || {
+        ListStackInstancesOutput::builder()
+            .summaries(summary("333333333333", A))
+            .summaries(summary("444444444444", B))
+            .build()
+    });
+    let ous = |d: Option<&cf::DeploymentTargets>| d.map(|d| d.organizational_unit_ids().to_vec()).unwrap_or_default();
+    let create = mock!(Client::create_stack_instances)
+        .match_requests(move |r| ous(r.deployment_targets()) == [C] && r.regions() == ["us-east-1"])
+        .then_output(|| CreateStackInstancesOutput::builder().operation_id("op-add").build());
+    let delete = mock!(Client::delete_stack_instances)
+        .match_requests(move |r| {
+            ous(r.deployment_targets()) == [A] && r.regions() == ["us-east-1"] && r.retain_stacks() == Some(false)
+        })
+        .then_output(|| DeleteStackInstancesOutput::builder().operation_id("op-remove").build());
+    let update = mock!(Client::update_stack_set).then_output(|| UpdateStackSetOutput::builder().build());
+    let operation = mock!(Client::describe_stack_set_operation).then_output(|| {
+        DescribeStackSetOperationOutput::builder()
+            .stack_set_operation(
+                cf::StackSetOperation::builder().status(cf::StackSetOperationStatus::Succeeded).build(),
+            )
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_cloudformation,
+        RuleMode::MatchAny,
+        [&describe, &list, &create, &delete, &update, &operation]
+    );
+    let cfn = SdkCfn::new(client);
+    let env = Env {
+        deployment: &cfn,
+        management: &cfn,
+        assets: &NoAssets,
+        org: &NoOrg,
+        deployment_account_id: "111111111111".into(),
+        management_account_id: "111111111111".into(),
+    };
+    let options =
+        Options { approval: RequireApproval::Never, poll: Duration::ZERO, timeout: Duration::from_secs(5), clock };
+    let mut out = Vec::new();
+    let report = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        rekey_deploy::deploy(&env, &config, &steps, None, &options, &mut NoTerminal, &mut progress).await
+    };
+    let out = String::from_utf8(out).expect("utf-8");
+    let report = report.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(report.stacks[0].outcome, Outcome::Updated);
+    assert_eq!(
+        (report.stacks[0].ous_added.clone(), report.stacks[0].ous_removed.clone()),
+        (vec![C.to_string()], vec![A.to_string()])
+    );
+    assert_eq!((create.num_calls(), delete.num_calls(), update.num_calls()), (1, 1, 0));
+    assert!(out.contains(&format!("OU {C} is newly targeted; creating their instances")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "OU {A} is no longer targeted; deleting their instances and stacks (RetainStacks=false)"
+        )),
+        "{out}"
+    );
+}
