@@ -20,7 +20,18 @@ pub struct DestroyReport {
     pub secrets_deleted: Vec<String>,
     /// Secrets kept.
     pub secrets_kept: Vec<String>,
+    /// Member accounts (StackSet instances) whose secrets `destroy` cannot reach (`secrets.storage: member`): kept,
+    /// even with `--delete-secrets`; the progress output says how to delete them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets_unreached_accounts: Vec<String>,
 }
+
+/// How to delete the managed secrets of one member account by hand, printed by `destroy`.
+pub const MEMBER_SECRETS_HOWTO: &str = "with credentials of each of these accounts (e.g. its \
+OrganizationAccountAccessRole), in every region the secrets are in: `aws secretsmanager list-secrets --filters \
+Key=tag-key,Values=rekey:managed --query 'SecretList[].ARN' --output text`, then for each ARN (after removing \
+its replicas with `aws secretsmanager remove-regions-from-replication` when `secrets.replica_regions` is set) \
+`aws secretsmanager delete-secret --force-delete-without-recovery --secret-id <ARN>`";
 
 /// Flags of `rekey destroy`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,6 +40,10 @@ pub struct DestroyOptions {
     pub force: bool,
     /// Delete the secrets the runtime created, too.
     pub delete_secrets: bool,
+    /// Secrets live in the member accounts (`secrets.storage: member`): the StackSet's accounts hold secrets that
+    /// `destroy` cannot reach (the runtime's member role is not widened for it, and deploy credentials are not in
+    /// those accounts); they are listed before anything is deleted.
+    pub member_secrets: bool,
 }
 
 /// Deletes `steps` in reverse order, then keeps or deletes the managed secrets reachable through `secrets`
@@ -46,6 +61,17 @@ pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
     for step in steps.iter().rev() {
         progress.note(&format!("  {}", step.title()))?;
     }
+    let unreached = if flags.member_secrets { unreached_accounts(env, steps, secrets).await? } else { Vec::new() };
+    if !unreached.is_empty() {
+        // Said before asking, so the user knows what `--delete-secrets` will not do.
+        progress.note(&format!(
+            "secrets created by rekey in member accounts are NOT deleted{} (secrets.storage: member; destroy cannot \
+             reach them): {}",
+            if flags.delete_secrets { ", even with --delete-secrets" } else { "" },
+            unreached.join(", ")
+        ))?;
+        progress.note(&format!("  to delete them: {MEMBER_SECRETS_HOWTO}"))?;
+    }
     if !flags.force {
         match approver.confirm("all", "Delete these stacks?") {
             Ok(true) => {}
@@ -54,7 +80,7 @@ pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
             Err(e) => return Err(e),
         }
     }
-    let mut report = DestroyReport::default();
+    let mut report = DestroyReport { secrets_unreached_accounts: unreached, ..DestroyReport::default() };
     for step in steps.iter().rev() {
         let name = &step.stack.name;
         let title = step.title();
@@ -138,4 +164,26 @@ pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
         }
     }
     Ok(report)
+}
+
+/// The accounts of the StackSet instances whose secrets are not reachable through `secrets`.
+async fn unreached_accounts<C: Cfn, A, O, S>(
+    env: &Env<'_, C, A, O>,
+    steps: &[Step],
+    secrets: &[(String, &S)],
+) -> Result<Vec<String>, DeployError> {
+    let mut accounts = BTreeSet::new();
+    for step in steps {
+        if let Placement::StackSet { call_as, .. } = &step.placement {
+            if env.management.describe_stack_set(&step.stack.name, *call_as).await?.is_some() {
+                for instance in env.management.list_stack_instances(&step.stack.name, *call_as).await? {
+                    accounts.insert(instance.account);
+                }
+            }
+        }
+    }
+    for (reachable, _) in secrets {
+        accounts.remove(reachable);
+    }
+    Ok(accounts.into_iter().collect())
 }

@@ -291,7 +291,7 @@ fn destroy_deletes_in_reverse_order_and_keeps_secrets_unless_asked() {
     secrets.arns.borrow_mut().push("arn:aws:secretsmanager:us-east-1:111111111111:secret:Account_1_User_bob".into());
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
     let mut out = Vec::new();
-    let flags = DestroyOptions { force: false, delete_secrets: false };
+    let flags = DestroyOptions { force: false, delete_secrets: false, member_secrets: false };
     let mut yes = Answer(true, Vec::new());
     let report = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
@@ -349,7 +349,7 @@ fn destroy_deletes_in_reverse_order_and_keeps_secrets_unless_asked() {
 
     // Again, forced and deleting secrets: the stacks are gone, the secret goes.
     let mut out = Vec::new();
-    let flags = DestroyOptions { force: true, delete_secrets: true };
+    let flags = DestroyOptions { force: true, delete_secrets: true, member_secrets: false };
     let report = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         let store = [(DEPLOYMENT.to_string(), &secrets)];
@@ -528,7 +528,7 @@ fn destroy_deletes_the_instances_of_ous_an_earlier_config_targeted() {
             &world.env(),
             &member_role_steps(&[OU_C], "iam:ListUsers"),
             &store,
-            DestroyOptions { force: true, delete_secrets: false },
+            DestroyOptions { force: true, delete_secrets: false, member_secrets: false },
             &options(RequireApproval::Never),
             &mut NoTerminal,
             &mut progress,
@@ -540,4 +540,64 @@ fn destroy_deletes_the_instances_of_ous_an_earlier_config_targeted() {
         format!("DeleteStackInstances rekey-member-role [\"{OU_A}\", \"{OU_B}\", \"{OU_C}\"]")
     );
     assert!(world.management.instances("rekey-member-role").is_empty());
+}
+
+#[test]
+fn destroy_names_the_member_accounts_whose_secrets_it_cannot_delete_before_deleting() {
+    let world = World::new();
+    run(&world, &steps(90), RequireApproval::Never, &mut NoTerminal).0.expect("deploy");
+    world.management.clear_calls();
+    let secrets = FakeSecrets::default();
+    secrets.arns.borrow_mut().push("arn:aws:secretsmanager:us-east-1:111111111111:secret:Account_1_User_bob".into());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    let mut out = Vec::new();
+    let flags = DestroyOptions { force: false, delete_secrets: true, member_secrets: true };
+    let mut no = Answer(false, Vec::new());
+    let err = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        let store = [(DEPLOYMENT.to_string(), &secrets), ("333333333333".to_string(), &secrets)];
+        rt.block_on(destroy(
+            &world.env(),
+            &steps(90),
+            &store,
+            flags,
+            &options(RequireApproval::Never),
+            &mut no,
+            &mut progress,
+        ))
+        .expect_err("declined")
+    };
+    assert_eq!(err.to_string(), "destroy was not confirmed");
+    let output = String::from_utf8(out).expect("utf-8");
+    // Said before the question; 333333333333 is reachable here, so only 444444444444 is named.
+    assert!(
+        output.contains(
+            "secrets created by rekey in member accounts are NOT deleted, even with --delete-secrets (secrets.storage: member; destroy cannot reach them): 444444444444\n"
+        ),
+        "{output}"
+    );
+    assert!(output.contains("  to delete them: with credentials of each of these accounts"), "{output}");
+    assert!(output.contains("delete-secret --force-delete-without-recovery --secret-id <ARN>"), "{output}");
+    assert_eq!(secrets.arns.borrow().len(), 1, "nothing deleted when not confirmed");
+    assert!(world.management.calls().iter().all(|c| !c.starts_with("Delete")), "{:?}", world.management.calls());
+
+    let mut out = Vec::new();
+    let report = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        let store = [(DEPLOYMENT.to_string(), &secrets)];
+        let flags = DestroyOptions { force: true, delete_secrets: false, member_secrets: true };
+        rt.block_on(destroy(
+            &world.env(),
+            &steps(90),
+            &store,
+            flags,
+            &options(RequireApproval::Never),
+            &mut NoTerminal,
+            &mut progress,
+        ))
+        .expect("destroy")
+    };
+    assert_eq!(report.secrets_unreached_accounts, ["333333333333", "444444444444"]);
+    let output = String::from_utf8(out).expect("utf-8");
+    assert!(output.contains("are NOT deleted (secrets.storage: member"), "{output}");
 }
