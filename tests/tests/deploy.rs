@@ -130,7 +130,7 @@ async fn destroy(session: &Session, account: &str, config: &Config, delete_secre
     let steps = stacks(config, &fake_asset());
     let mut out = Vec::new();
     let mut progress = Progress::new(ProgressMode::Events, &mut out);
-    let flags = DestroyOptions { force: true, delete_secrets };
+    let flags = DestroyOptions { force: true, delete_secrets, member_secrets: false };
     rekey_deploy::destroy(
         &env(session, account),
         &steps,
