@@ -243,6 +243,10 @@ pub struct Notifications {
     pub text_template: Option<String>,
     /// Send a digest even when nothing is planned or warned.
     pub send_when_nothing_to_report: bool,
+    /// Minutes after a run starts that its digests wait for accounts still
+    /// being processed (or crashed) before going out with what is there; the
+    /// accounts without a result are named in the admins' digest.
+    pub digest_wait_minutes: u32,
 }
 
 impl Default for Notifications {
@@ -252,14 +256,21 @@ impl Default for Notifications {
             admin_recipients: Vec::new(),
             notify_account_email: true,
             owner_tag_key: None,
-            subject: "[rekey] IAM access keys in account {{ account_id }} ({{ mode }}): {{ action_count }} item(s)"
-                .to_string(),
+            subject:
+                "[rekey] IAM access keys ({{ mode }}): {{ action_count }} item(s) in {{ account_count }} account(s)"
+                    .to_string(),
             html_template: None,
             text_template: None,
             send_when_nothing_to_report: false,
+            digest_wait_minutes: DEFAULT_DIGEST_WAIT_MINUTES,
         }
     }
 }
+
+/// Default of `notifications.digest_wait_minutes`: long enough for the
+/// rotation queue's three attempts of a slow account, short enough that a
+/// run's digest arrives the same working day.
+pub const DEFAULT_DIGEST_WAIT_MINUTES: u32 = 360;
 
 /// When the inventory runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

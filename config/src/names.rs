@@ -97,6 +97,12 @@ impl Names {
         format!("{}-notifications", self.prefix)
     }
 
+    /// DynamoDB table where a run's account reports are collected until its
+    /// digests are sent (one per recipient per run).
+    pub fn run_ledger_table(&self) -> String {
+        format!("{}-runs", self.prefix)
+    }
+
     /// Dead-letter queue of `queue`.
     pub fn dead_letter_queue(&self, queue: &str) -> String {
         format!("{queue}-dlq")

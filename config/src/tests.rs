@@ -96,3 +96,12 @@ fn schema_describes_every_section() {
         assert!(props.contains_key(section), "{section}");
     }
 }
+
+#[test]
+fn the_builtin_default_yaml_spells_out_the_type_defaults() {
+    // `rekey init` writes this file: every value in it must be the default
+    // the code would pick anyway, so the documentation cannot drift.
+    let spelled_out = Config::builtin_default().to_yaml();
+    let implied = Config::from_yaml_str("organization: {}\n", None).unwrap().to_yaml();
+    assert_eq!(spelled_out, implied);
+}

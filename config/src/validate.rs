@@ -180,6 +180,11 @@ fn notifications(n: &Notifications, out: &mut Issues) {
         });
     }
     duplicates(&n.admin_recipients, "notifications.admin_recipients", out);
+    // The wait is kept alive by SQS messages delayed at most 15 minutes, and
+    // the run ledger keeps runs for a week.
+    out.check((15..=24 * 60).contains(&n.digest_wait_minutes), "notifications.digest_wait_minutes", || {
+        format!("must be between 15 and 1440 (24 hours); got {}", n.digest_wait_minutes)
+    });
 }
 
 fn schedule(s: &Schedule, out: &mut Issues) {

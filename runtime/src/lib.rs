@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod handlers;
 pub mod inventory;
+pub mod ledger;
 pub mod lifecycle;
 pub mod messages;
 pub mod metrics;

@@ -1,5 +1,5 @@
 //! The messages the functions pass through SQS: inventory → rotation (one per
-//! account) and rotation → notifier (one per recipient). Plain serde types;
+//! account) and rotation/inventory → notifier (digests and run events). Plain serde types;
 //! their JSON is the queue contract, so fields are only ever added.
 
 use crate::report::AccountReport;
@@ -37,15 +37,60 @@ pub enum RecipientKind {
     Admin,
 }
 
-/// One digest to send, sent by the rotation function to the notifications queue.
+/// What one recipient can see of one account's report (owners see only
+/// their users).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotificationMessage {
+pub struct DigestSection {
+    /// Why this recipient sees this account.
+    pub recipient_kind: RecipientKind,
+    /// The recipient's view of the account's report.
+    pub report: AccountReport,
+}
+
+/// One email: everything one recipient gets from one run, across accounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
     /// Run id.
     pub run_id: String,
     /// Email address.
     pub recipient: String,
-    /// Why this recipient gets it.
-    pub recipient_kind: RecipientKind,
-    /// The part of the account's report this recipient may see (owners see only their users).
-    pub report: AccountReport,
+    /// One section per account, by account id.
+    pub sections: Vec<DigestSection>,
+    /// Accounts of the run with no result when its wait ran out (admins only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_account_ids: Vec<String>,
+}
+
+impl Digest {
+    /// The widest view among the sections (admin, then account, then owner).
+    pub fn recipient_kind(&self) -> RecipientKind {
+        let has = |kind| self.sections.iter().any(|s| s.recipient_kind == kind);
+        if has(RecipientKind::Owner) && !has(RecipientKind::Account) && !has(RecipientKind::Admin) {
+            RecipientKind::Owner
+        } else if has(RecipientKind::Account) && !has(RecipientKind::Admin) {
+            RecipientKind::Account
+        } else {
+            RecipientKind::Admin
+        }
+    }
+}
+
+/// What the notifications queue carries to the notifier.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NotifierMessage {
+    /// Send this digest now: an account of a run that is not in the run
+    /// ledger (sent by hand) or that reported after the run was closed.
+    Digest(Digest),
+    /// Every account of the run has reported: send the run's digests.
+    RunComplete {
+        /// Run id.
+        run_id: String,
+    },
+    /// Sent by the inventory with a delay: if the run's wait is over, send
+    /// what is there; otherwise check again later.
+    RunDeadline {
+        /// Run id.
+        run_id: String,
+    },
 }

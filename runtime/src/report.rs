@@ -108,6 +108,17 @@ pub struct UserReport {
     pub error: Option<String>,
 }
 
+impl UserReport {
+    /// Whether a person should read about this user: an action, a warning,
+    /// an error, or a manual action needed.
+    pub fn has_news(&self) -> bool {
+        !self.actions.is_empty()
+            || !self.warnings.is_empty()
+            || self.error.is_some()
+            || matches!(self.status, UserStatus::NeedsManualAction { .. })
+    }
+}
+
 /// One account's part of the report; also the per-account run summary.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountReport {
@@ -127,6 +138,14 @@ pub struct AccountReport {
     pub status: AccountStatus,
     /// One entry per user, by name.
     pub users: Vec<UserReport>,
+    /// Users left out of this copy of the report to fit a size limit (an
+    /// SQS message or a ledger item); the full report is in the logs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub users_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Counts for metrics and summaries.
@@ -149,6 +168,32 @@ pub struct Counts {
 }
 
 impl AccountReport {
+    /// A copy whose JSON fits in `max_bytes`: users with nothing to report
+    /// go first, then users from the end of the list, counted in
+    /// [`AccountReport::users_omitted`]. Digests are built from such copies,
+    /// because a queue message or a ledger item has a size limit and a large
+    /// account's report may not.
+    pub fn fitted(&self, max_bytes: usize) -> AccountReport {
+        let size = |r: &AccountReport| serde_json::to_vec(r).map(|v| v.len()).unwrap_or(usize::MAX);
+        let mut out = self.clone();
+        if size(&out) <= max_bytes {
+            return out;
+        }
+        let before = out.users.len();
+        out.users.retain(UserReport::has_news);
+        out.users_omitted += before - out.users.len();
+        // Drop users in halving steps, then one by one, so a very large
+        // report does not cost one serialization per user.
+        let mut step = out.users.len() / 2;
+        while size(&out) > max_bytes && !out.users.is_empty() {
+            let drop = step.max(1).min(out.users.len());
+            out.users.truncate(out.users.len() - drop);
+            out.users_omitted += drop;
+            step /= 2;
+        }
+        out
+    }
+
     /// Counts of this account's outcomes.
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();

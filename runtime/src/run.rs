@@ -1,7 +1,8 @@
 //! The whole flow in one process, for `rekey plan` and `rekey rotate`:
 //! inventory (the same selection as the inventory function), each account
 //! through the rotation core with bounded concurrency, then the digests
-//! sent directly (no queues). The Lambda functions and the CLI share every
+//! sent directly (no queues, no run ledger: one process sees the whole run,
+//! so it groups the digests itself, one per recipient). The Lambda functions and the CLI share every
 //! rule; only the transport differs.
 
 use crate::aws::orgs::{caller_account_id, OrganizationsDirectory};
@@ -54,8 +55,8 @@ pub struct RunDeps<D, R, M> {
 /// One email of the run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EmailOutcome {
-    /// The account it is about.
-    pub account_id: String,
+    /// The accounts it covers.
+    pub account_ids: Vec<String>,
     /// The recipient.
     pub recipient: String,
     /// The provider's message id, when sent.
@@ -119,16 +120,14 @@ pub async fn run<D: Directory, R: AccountRotator, M: Mailer>(
 
     let mut emails = Vec::new();
     if let Some(renderer) = &renderer {
-        for report in &reports {
-            for digest in digests(config, report) {
-                let result = send_digest(config, renderer, &deps.mailer, &digest).await;
-                emails.push(EmailOutcome {
-                    account_id: report.account_id.clone(),
-                    recipient: digest.recipient.clone(),
-                    message_id: result.as_ref().ok().cloned(),
-                    error: result.err().map(|e| e.to_string()),
-                });
-            }
+        for digest in digests(config, &options.run_id, &reports, &[]) {
+            let result = send_digest(config, renderer, &deps.mailer, &digest).await;
+            emails.push(EmailOutcome {
+                account_ids: digest.sections.iter().map(|s| s.report.account_id.clone()).collect(),
+                recipient: digest.recipient.clone(),
+                message_id: result.as_ref().ok().cloned(),
+                error: result.err().map(|e| e.to_string()),
+            });
         }
     }
     let mode = EffectiveMode::resolve(config.mode, options.dry_run);

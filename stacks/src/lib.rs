@@ -20,8 +20,12 @@ use rekey_synth::cfn::Template;
 pub const ENV_FUNCTION: &str = "REKEY_FUNCTION";
 /// URL of the accounts queue (inventory function).
 pub const ENV_ACCOUNTS_QUEUE_URL: &str = "REKEY_ACCOUNTS_QUEUE_URL";
-/// URL of the notifications queue (rotation function).
+/// URL of the notifications queue (all three functions).
 pub const ENV_NOTIFICATIONS_QUEUE_URL: &str = "REKEY_NOTIFICATIONS_QUEUE_URL";
+/// Name of the run ledger table (all three functions).
+pub const ENV_RUN_LEDGER_TABLE: &str = "REKEY_RUN_LEDGER_TABLE";
+/// The accounts queue's receive count before its dead-letter queue (rotation function).
+pub const ENV_ACCOUNTS_MAX_RECEIVE_COUNT: &str = "REKEY_ACCOUNTS_MAX_RECEIVE_COUNT";
 /// The deployment account id, resolved by CloudFormation (inventory and rotation).
 pub const ENV_DEPLOYMENT_ACCOUNT_ID: &str = "REKEY_DEPLOYMENT_ACCOUNT_ID";
 

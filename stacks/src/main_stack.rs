@@ -1,19 +1,24 @@
 //! The main stack (deployment account): schedule → inventory function →
 //! accounts queue → rotation function → notifications queue → notifier
-//! function, with one execution role per function (inline least-privilege
-//! policies only), a log group per function, a dead-letter queue and an alarm
-//! for each queue, and optional VPC placement.
+//! function, the run ledger table where a run's reports are collected until
+//! its digests go out, one execution role per function (inline
+//! least-privilege policies only), a log group per function, a dead-letter
+//! queue and an alarm for each queue, and optional VPC placement.
 
 use crate::policies::{self, arn, role_arn};
 use crate::{vpc_endpoints, StackError, LAMBDA_ENV_LIMIT_BYTES};
-use crate::{ENV_ACCOUNTS_QUEUE_URL, ENV_DEPLOYMENT_ACCOUNT_ID, ENV_FUNCTION, ENV_NOTIFICATIONS_QUEUE_URL};
+use crate::{
+    ENV_ACCOUNTS_MAX_RECEIVE_COUNT, ENV_ACCOUNTS_QUEUE_URL, ENV_DEPLOYMENT_ACCOUNT_ID, ENV_FUNCTION,
+    ENV_NOTIFICATIONS_QUEUE_URL, ENV_RUN_LEDGER_TABLE,
+};
 use indexmap::IndexMap;
 use rekey_config::{Config, Function, SecretStorage, CONFIG_ENV};
 use rekey_synth::asset::{asset_bucket_name, LambdaAsset};
 use rekey_synth::cfn::{
-    Alarm, Code, DeadLetterConfig, Dimension, Environment, EventSourceMapping, Expr, Function as LambdaFunction,
-    InlinePolicy, LogGroup, LoggingConfig, Output, Permission, PolicyDocument, Queue, RedrivePolicy, Resource,
-    RetryPolicy, Role, Rule, ScalingConfig, Statement, Target, Template, VpcConfig,
+    Alarm, AttributeDefinition, Code, DeadLetterConfig, Dimension, Environment, EventSourceMapping, Expr,
+    Function as LambdaFunction, InlinePolicy, KeySchemaElement, LogGroup, LoggingConfig, Output, Permission,
+    PointInTimeRecoverySpecification, PolicyDocument, Queue, RedrivePolicy, Resource, RetryPolicy, Role, Rule,
+    ScalingConfig, SseSpecification, Statement, Table, Target, Template, TimeToLiveSpecification, VpcConfig,
 };
 
 /// What the stack is.
@@ -74,6 +79,11 @@ const CKV_SQS_KMS: (&str, &str) = (
     "CKV_AWS_27",
     "encrypted at rest with SQS-managed keys (SqsManagedSseEnabled), which this check does not recognize; a KMS key \
      would add cost and key-policy grants for no gain, since messages hold no secrets",
+);
+const CKV_DYNAMODB_CMK: (&str, &str) = (
+    "CKV_AWS_119",
+    "encrypted at rest with the AWS managed key (SSEEnabled); the table holds run reports, which have no secret values, \
+     so a customer-managed key would add cost and key-policy grants for no gain",
 );
 const CKV_LOGS_KMS: (&str, &str) = (
     "CKV_AWS_158",
@@ -175,7 +185,9 @@ fn statements(config: &Config, function: Function) -> Vec<Statement> {
     match function {
         Function::Inventory => {
             out.push(policies::sqs_send("QueueAccounts", "AccountsQueue"));
+            out.push(policies::sqs_send("QueueRunDeadline", "NotificationsQueue"));
             out.push(policies::sqs_send("DeadLetterFailedRuns", "InventoryDeadLetterQueue"));
+            out.push(ledger_statement("OpenRuns", &["dynamodb:PutItem"]));
             if config.organization.is_some() {
                 out.push(Statement::allow("AssumeInventoryRole", ["sts:AssumeRole"], vec![inventory_role]));
             }
@@ -183,6 +195,11 @@ fn statements(config: &Config, function: Function) -> Vec<Statement> {
         Function::Rotation => {
             out.push(policies::sqs_consume("ConsumeAccounts", "AccountsQueue"));
             out.push(policies::sqs_send("QueueNotifications", "NotificationsQueue"));
+            // TransactWriteItems is authorized as the Put and Update it holds.
+            out.push(ledger_statement(
+                "RecordAccountReports",
+                &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"],
+            ));
             let member = match &config.organization {
                 Some(org) => {
                     let s = Statement::allow(
@@ -210,6 +227,11 @@ fn statements(config: &Config, function: Function) -> Vec<Statement> {
         }
         Function::Notifier => {
             out.push(policies::sqs_consume("ConsumeNotifications", "NotificationsQueue"));
+            out.push(policies::sqs_send("RequeueRunDeadline", "NotificationsQueue"));
+            out.push(ledger_statement(
+                "CloseRunsAndReadReports",
+                &["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem"],
+            ));
             if let Some(sender) = &config.notifications.sender {
                 out.push(
                     Statement::allow(
@@ -238,6 +260,31 @@ fn statements(config: &Config, function: Function) -> Vec<Statement> {
     out
 }
 
+/// Logical id of the run ledger table.
+const RUN_LEDGER: &str = "RunLedgerTable";
+
+/// `actions` on the run ledger table only.
+fn ledger_statement(sid: &str, actions: &[&str]) -> Statement {
+    Statement::allow(sid, actions.iter().copied(), vec![Expr::get_att(RUN_LEDGER, "Arn")])
+}
+
+/// The run ledger: one partition per run (see `rekey-runtime`'s `ledger`
+/// module); items expire by TTL a week after they are written.
+fn run_ledger_table(config: &Config) -> Resource {
+    let key = |name: &str, key_type: &str| KeySchemaElement { attribute_name: name.into(), key_type: key_type.into() };
+    let string = |name: &str| AttributeDefinition { attribute_name: name.into(), attribute_type: "S".into() };
+    Resource::from(Table {
+        table_name: config.names().run_ledger_table().into(),
+        billing_mode: "PAY_PER_REQUEST".into(),
+        attribute_definitions: vec![string("run_id"), string("entry")],
+        key_schema: vec![key("run_id", "HASH"), key("entry", "RANGE")],
+        time_to_live_specification: TimeToLiveSpecification { attribute_name: "expires_at".into(), enabled: true },
+        point_in_time_recovery_specification: PointInTimeRecoverySpecification { point_in_time_recovery_enabled: true },
+        sse_specification: SseSpecification { sse_enabled: true },
+    })
+    .skip_checkov(CKV_DYNAMODB_CMK.0, CKV_DYNAMODB_CMK.1)
+}
+
 fn environment(config: &Config, function: Function) -> Result<IndexMap<String, Expr>, StackError> {
     let mut vars = IndexMap::new();
     vars.insert(ENV_FUNCTION.to_string(), Expr::from(function.name()));
@@ -248,11 +295,14 @@ fn environment(config: &Config, function: Function) -> Result<IndexMap<String, E
             vars.insert(ENV_DEPLOYMENT_ACCOUNT_ID.to_string(), Expr::account_id());
         }
         Function::Rotation => {
-            vars.insert(ENV_NOTIFICATIONS_QUEUE_URL.to_string(), Expr::r#ref("NotificationsQueue"));
             vars.insert(ENV_DEPLOYMENT_ACCOUNT_ID.to_string(), Expr::account_id());
+            vars.insert(ENV_ACCOUNTS_MAX_RECEIVE_COUNT.to_string(), Expr::from(MAX_RECEIVE_COUNT.to_string()));
         }
         Function::Notifier => {}
     }
+    // Every function reads or writes the run ledger and the notifications queue.
+    vars.insert(ENV_NOTIFICATIONS_QUEUE_URL.to_string(), Expr::r#ref("NotificationsQueue"));
+    vars.insert(ENV_RUN_LEDGER_TABLE.to_string(), Expr::r#ref(RUN_LEDGER));
     let size: usize = vars.iter().map(|(k, v)| k.len() + v.as_str().map_or(RESOLVED_VALUE_ALLOWANCE, str::len)).sum();
     if size > LAMBDA_ENV_LIMIT_BYTES {
         return Err(StackError::EnvironmentTooLarge {
@@ -288,6 +338,7 @@ pub fn template(config: &Config, asset: &LambdaAsset) -> Result<(&'static str, T
         visibility_timeout(config, Function::Notifier),
         config,
     );
+    t.add(RUN_LEDGER, run_ledger_table(config));
     // Failed scheduled runs of the inventory (an asynchronous invocation).
     let inventory_dlq = add_dead_letter_queue(
         &mut t,
@@ -421,6 +472,7 @@ pub fn template(config: &Config, asset: &LambdaAsset) -> Result<(&'static str, T
     }
     t.add_output("AccountsQueueUrl", Output::new("URL of the accounts queue", Expr::r#ref(&accounts)));
     t.add_output("NotificationsQueueUrl", Output::new("URL of the notifications queue", Expr::r#ref(&notifications)));
+    t.add_output("RunLedgerTableName", Output::new("Name of the run ledger table", Expr::r#ref(RUN_LEDGER)));
     for function in Function::ALL {
         let p = prefix(function);
         t.add_output(

@@ -132,6 +132,32 @@ impl Moto {
         self.sdk_config_with(creds, region)
     }
 
+    /// Creates a run ledger table named `name` in `account_id`, with the key
+    /// schema of the main stack's `RunLedgerTable` (the deploy tests check the
+    /// deployed one); returns the ledger adapter on it.
+    pub async fn create_run_ledger(&self, account_id: &str, name: &str) -> rekey_runtime::aws::dynamodb::DynamoLedger {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let client = aws_sdk_dynamodb::Client::new(&self.account_config(account_id).await);
+        let attr = |n: &str| {
+            AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
+        };
+        let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
+        client
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("run_id"))
+            .attribute_definitions(attr("entry"))
+            .key_schema(key("run_id", KeyType::Hash))
+            .key_schema(key("entry", KeyType::Range))
+            .send()
+            .await
+            .expect("create the run ledger table");
+        rekey_runtime::aws::dynamodb::DynamoLedger::new(client, name)
+    }
+
     /// Creates an organization managed by `management` with `members` member
     /// accounts named `<name>-<i>`; returns the member ids, sorted. Each test
     /// passes its own management account, so organizations never collide.
@@ -177,9 +203,21 @@ impl Moto {
         assert_eq!(status, 200, "backdate {body} failed: {text}");
     }
 
+    /// The simple SES mail sent from `account_id` in `region`, oldest first:
+    /// `[{"id", "source", "subject", "body", "destinations": {"ToAddresses", ...}}]`
+    /// (the launcher's `/sent-mail`; works when [`Moto::data_json`] cannot).
+    pub fn sent_mail(&self, account_id: &str, region: &str) -> Vec<serde_json::Value> {
+        let path = format!("/sent-mail?account_id={account_id}&region={region}");
+        let (status, text) =
+            http(self.control_port, "GET", &path, "").unwrap_or_else(|e| panic!("moto control port: {e}"));
+        assert_eq!(status, 200, "sent-mail answered {status}: {text}");
+        serde_json::from_str(&text).expect("sent-mail is a JSON list")
+    }
+
     /// moto's `/moto-api/data.json`: every model instance it tracks (sent
     /// SES mail under `ses.Message`). Cumulative across tests: filter by
-    /// recipient or subject.
+    /// recipient or subject. moto answers 500 once the server holds a Lambda
+    /// function (see `tests/moto/launcher.py`): use [`Moto::sent_mail`] there.
     pub fn data_json(&self) -> serde_json::Value {
         let (status, text) =
             http(self.port, "GET", "/moto-api/data.json", "").unwrap_or_else(|e| panic!("moto data.json: {e}"));

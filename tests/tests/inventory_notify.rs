@@ -1,9 +1,11 @@
 //! End to end on moto: the inventory function's selection over a real
 //! Organizations tree (nested OUs, a suspended account, an excluded OU)
 //! queues the right accounts on a real SQS queue; Organizations errors fail
-//! the run; the notifier renders and sends through SES v2, and the mail read
-//! back from moto has the right recipients, subject and escaped body, and no
-//! secret.
+//! the run; the run ledger on a real DynamoDB table counts each account once
+//! and closes a run once; a scheduled run flows through both queues and the
+//! ledger into one digest per recipient for the whole run; the notifier
+//! renders and sends through SES v2, and the mail read back from moto has
+//! the right recipients, subject and escaped body, and no secret.
 
 use aws_sdk_organizations::types::OrganizationFeatureSet as FeatureSet;
 use rekey_config::Config;
@@ -12,8 +14,9 @@ use rekey_runtime::aws::orgs::OrganizationsDirectory;
 use rekey_runtime::aws::ses::SesMailer;
 use rekey_runtime::aws::sqs::SqsQueue;
 use rekey_runtime::handlers::inventory::{handle, InventoryDeps, InventoryEvent};
+use rekey_runtime::ledger::{Closer, Recorded, RunLedger, RunRecord};
 use rekey_runtime::lifecycle::{ActionKind, Reason, UserStatus};
-use rekey_runtime::messages::AccountMessage;
+use rekey_runtime::messages::{AccountMessage, NotifierMessage};
 use rekey_runtime::notify::{digests, send_digest, Renderer};
 use rekey_runtime::report::*;
 use rekey_runtime::run::inventory_role_arn;
@@ -93,6 +96,16 @@ async fn inventory_queues_active_accounts_of_nested_ous_minus_excluded_ones() {
         config,
         queue: SqsQueue::new(sqs.clone()),
         queue_url: queue_url.clone(),
+        notifications_queue_url: sqs
+            .create_queue()
+            .queue_name("rekey-notifications-e2e")
+            .send()
+            .await
+            .expect("queue")
+            .queue_url()
+            .unwrap()
+            .to_string(),
+        ledger: moto.create_run_ledger(&mgmt, "rekey-runs-inventory-e2e").await,
         deployment_account_id: mgmt.clone(),
     };
     let event: InventoryEvent = serde_json::from_value(serde_json::json!({
@@ -104,6 +117,8 @@ async fn inventory_queues_active_accounts_of_nested_ous_minus_excluded_ones() {
     expected.sort();
     assert_eq!(response.account_ids, expected);
     assert_eq!(response.run_id, "20261129T220000Z-e2e00001");
+    let run = deps.ledger.run_state(&response.run_id).await.unwrap().expect("the run is open in the ledger");
+    assert_eq!((run.account_ids, run.done), (expected.clone(), 0));
 
     let mut queued = Vec::new();
     loop {
@@ -162,7 +177,9 @@ async fn organizations_errors_fail_the_inventory() {
         directory: Some(directory(moto, &config, &mgmt).await),
         config,
         queue: SqsQueue::new(sqs),
+        notifications_queue_url: queue_url.clone(),
         queue_url,
+        ledger: moto.create_run_ledger(&mgmt, "rekey-runs-bad-ou").await,
         deployment_account_id: mgmt,
     };
     let err = handle(InventoryEvent::default(), "req", chrono::Utc::now(), &deps).await.unwrap_err();
@@ -229,10 +246,11 @@ async fn notifier_sends_escaped_digests_without_secrets_through_ses() {
         mode: EffectiveMode::Enforce,
         status: AccountStatus::Succeeded,
         users: vec![alice, evil],
+        users_omitted: 0,
     };
     let renderer = Renderer::new(&config).unwrap();
     let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk));
-    let messages = digests(&config, &report);
+    let messages = digests(&config, &report.run_id, std::slice::from_ref(&report), &[]);
     assert_eq!(messages.len(), 2);
     for m in &messages {
         send_digest(&config, &renderer, &mailer, m).await.expect("sent");
@@ -307,6 +325,7 @@ async fn scheduled_run_flows_through_both_queues_into_the_mailbox() {
     aws_sdk_sesv2::Client::new(&sdk).create_email_identity().email_identity(sender).send().await.expect("identity");
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let mut urls = Vec::new();
+    let ledger_table = moto.create_run_ledger(&mgmt, "rekey-pipe-runs").await;
     for name in ["rekey-pipe-accounts", "rekey-pipe-notifications"] {
         urls.push(sqs.create_queue().queue_name(name).send().await.expect("queue").queue_url().unwrap().to_string());
     }
@@ -324,6 +343,8 @@ async fn scheduled_run_flows_through_both_queues_into_the_mailbox() {
         config: config.clone(),
         queue: SqsQueue::new(sqs.clone()),
         queue_url: urls[0].clone(),
+        notifications_queue_url: urls[1].clone(),
+        ledger: ledger_table.clone(),
         deployment_account_id: mgmt.clone(),
     };
     let queued =
@@ -335,6 +356,8 @@ async fn scheduled_run_flows_through_both_queues_into_the_mailbox() {
         rotator: rekey_runtime::run::CoreRotator::new(&config, &sdk).await,
         queue: SqsQueue::new(sqs.clone()),
         notifications_queue_url: urls[1].clone(),
+        ledger: ledger_table.clone(),
+        max_receive_count: 3,
         clock: chrono::Utc::now,
     };
     let response = rotation::handle(drain(&sqs, &urls[0]).await, &rotation).await;
@@ -349,26 +372,105 @@ async fn scheduled_run_flows_through_both_queues_into_the_mailbox() {
         renderer: Renderer::new(&config).unwrap(),
         config: config.clone(),
         mailer: SesMailer::new(aws_sdk_sesv2::Client::new(&sdk)),
+        ledger: ledger_table.clone(),
+        queue: SqsQueue::new(sqs.clone()),
+        notifications_queue_url: urls[1].clone(),
+        clock: chrono::Utc::now,
     };
-    let digests = drain(&sqs, &urls[1]).await;
-    assert_eq!(digests.records.len(), 2, "one digest per account for the admin");
-    let response = notifier::handle(digests, &notifier).await;
+    // The last account completed the run: `run_complete` is on the queue
+    // (the inventory's deadline is there too, delayed 15 minutes, so not
+    // received yet).
+    let events = drain(&sqs, &urls[1]).await;
+    let kinds: Vec<NotifierMessage> =
+        events.records.iter().map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap()).collect();
+    assert_eq!(kinds, [NotifierMessage::RunComplete { run_id: queued.run_id.clone() }]);
+    let response = notifier::handle(events, &notifier).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let data = moto.data_json();
-    let mut subjects: Vec<String> = data["ses"]["Message"]
+    let to_admin: Vec<&serde_json::Value> = data["ses"]["Message"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["destinations"]["ToAddresses"][0] == admin)
-        .map(|m| m["subject"].as_str().unwrap().to_string())
         .collect();
-    subjects.sort();
-    let expected: Vec<String> =
-        members.iter().map(|m| format!("[rekey] IAM access keys in account {m} (enforce): ")).collect();
-    assert_eq!(subjects.len(), 2);
-    for (subject, prefix) in subjects.iter().zip(&expected) {
-        assert!(subject.starts_with(prefix), "{subject}");
+    assert_eq!(to_admin.len(), 1, "one digest for the whole run");
+    assert_eq!(to_admin[0]["subject"], "[rekey] IAM access keys (enforce): 2 item(s) in 2 account(s)");
+    let body = to_admin[0]["body"].as_str().unwrap();
+    for m in &members {
+        assert!(body.contains(m.as_str()), "{body}");
     }
+    let run = ledger_table.run_state(&queued.run_id).await.unwrap().expect("the run is in the ledger");
+    assert_eq!((run.done, run.closed_by), (2, Some(Closer::Complete)));
+}
+
+/// The run ledger adapter on moto's DynamoDB: a run opens once, each account
+/// counts once (the first report stands), a closed run takes no more
+/// reports, one closer wins, and sent digests are remembered.
+#[tokio::test]
+async fn the_run_ledger_counts_each_account_once_and_closes_once() {
+    let moto = Moto::get();
+    let acct = test_account_id("ledger-e2e");
+    let ledger = moto.create_run_ledger(&acct, "rekey-runs-ledger-e2e").await;
+    let started = chrono::DateTime::parse_from_rfc3339("2026-11-29T22:00:00Z").unwrap().to_utc();
+    let run = RunRecord {
+        run_id: "run-ledger".into(),
+        account_ids: vec!["200000000001".into(), "200000000002".into(), "200000000003".into()],
+        started_at: started,
+    };
+    ledger.open_run(&run).await.unwrap();
+    // An inventory retry keeps the first record.
+    ledger.open_run(&RunRecord { account_ids: vec![], ..run.clone() }).await.unwrap();
+    let report = |account: &str, users: usize| AccountReport {
+        run_id: "run-ledger".into(),
+        account_id: account.into(),
+        account_name: format!("name-{account}"),
+        account_email: None,
+        mode: EffectiveMode::Audit,
+        status: AccountStatus::Succeeded,
+        users: (0..users)
+            .map(|i| UserReport {
+                user_name: format!("user-{i}"),
+                status: UserStatus::Managed,
+                owner_email: None,
+                secret_arn: None,
+                actions: vec![],
+                warnings: vec![],
+                error: None,
+            })
+            .collect(),
+        users_omitted: 0,
+    };
+    assert_eq!(
+        ledger.record_account(&report("200000000001", 2)).await.unwrap(),
+        Recorded::Counted { done: 1, expected: 3 }
+    );
+    // A redelivery with a different report: not counted, first one kept.
+    assert_eq!(ledger.record_account(&report("200000000001", 5)).await.unwrap(), Recorded::AlreadyRecorded);
+    assert_eq!(
+        ledger.record_account(&report("200000000002", 1)).await.unwrap(),
+        Recorded::Counted { done: 2, expected: 3 }
+    );
+    let state = ledger.run_state("run-ledger").await.unwrap().unwrap();
+    assert_eq!((state.account_ids.len(), state.done, state.started_at, state.closed_by), (3, 2, started, None));
+
+    // The deadline closes it; the complete path then loses, and a late account is refused.
+    assert!(ledger.close_run("run-ledger", Closer::Deadline).await.unwrap());
+    assert!(ledger.close_run("run-ledger", Closer::Deadline).await.unwrap(), "a redelivery of the same closer");
+    assert!(!ledger.close_run("run-ledger", Closer::Complete).await.unwrap());
+    assert_eq!(ledger.record_account(&report("200000000003", 1)).await.unwrap(), Recorded::RunNotOpen);
+
+    let reports = ledger.account_reports("run-ledger").await.unwrap();
+    let got: Vec<(&str, usize)> = reports.iter().map(|r| (r.account_id.as_str(), r.users.len())).collect();
+    assert_eq!(got, [("200000000001", 2), ("200000000002", 1)]);
+
+    assert!(!ledger.digest_sent("run-ledger", "Sec@Example.com").await.unwrap());
+    ledger.mark_digest_sent("run-ledger", "Sec@Example.com").await.unwrap();
+    assert!(ledger.digest_sent("run-ledger", "sec@example.com").await.unwrap());
+    // Unknown runs: no state, nothing to close, no reports.
+    assert_eq!(ledger.run_state("no-such-run").await.unwrap(), None);
+    assert!(!ledger.close_run("no-such-run", Closer::Complete).await.unwrap());
+    // An account already recorded stays "already recorded" after the close.
+    assert_eq!(ledger.record_account(&report("200000000001", 1)).await.unwrap(), Recorded::AlreadyRecorded);
 }
 
 /// The handlers read exactly the environment variables the main stack sets.
@@ -379,5 +481,7 @@ fn handler_environment_matches_the_stack() {
     assert_eq!(h::ACCOUNTS_QUEUE_ENV, rekey_stacks::ENV_ACCOUNTS_QUEUE_URL);
     assert_eq!(h::NOTIFICATIONS_QUEUE_ENV, rekey_stacks::ENV_NOTIFICATIONS_QUEUE_URL);
     assert_eq!(h::DEPLOYMENT_ACCOUNT_ENV, rekey_stacks::ENV_DEPLOYMENT_ACCOUNT_ID);
+    assert_eq!(h::RUN_LEDGER_TABLE_ENV, rekey_stacks::ENV_RUN_LEDGER_TABLE);
+    assert_eq!(h::ACCOUNTS_MAX_RECEIVE_COUNT_ENV, rekey_stacks::ENV_ACCOUNTS_MAX_RECEIVE_COUNT);
     assert_eq!(rekey_config::CONFIG_ENV, "REKEY_CONFIG");
 }

@@ -2,6 +2,7 @@
 //! service, and the mapping of SDK errors into [`PortError`].
 
 pub mod clients;
+pub mod dynamodb;
 pub mod iam;
 pub mod orgs;
 pub mod secrets;
@@ -15,8 +16,14 @@ use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Error codes that mean "slow down", across IAM, STS and Secrets Manager.
-const THROTTLING_CODES: &[&str] =
-    &["Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "ServiceUnavailable"];
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+];
 /// Error codes that mean "no such thing".
 const NOT_FOUND_CODES: &[&str] = &["NoSuchEntity", "ResourceNotFoundException", "ReportNotPresent"];
 /// Error codes that mean "not allowed".

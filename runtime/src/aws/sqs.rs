@@ -23,7 +23,10 @@ impl MessageQueue for SqsQueue {
         let fail = |message: String| QueueError { queue_url: queue_url.to_string(), message };
         let entries = entries
             .iter()
-            .map(|e| SendMessageBatchRequestEntry::builder().id(&e.id).message_body(&e.body).build())
+            .map(|e| {
+                let delay = (e.delay_seconds > 0).then(|| i32::try_from(e.delay_seconds).unwrap_or(i32::MAX));
+                SendMessageBatchRequestEntry::builder().id(&e.id).message_body(&e.body).set_delay_seconds(delay).build()
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| fail(e.to_string()))?;
         let out = self
@@ -80,8 +83,10 @@ mod tests {
                     .unwrap()
             });
         let queue = SqsQueue::new(mock_client!(aws_sdk_sqs, [&rule]));
-        let entries =
-            [QueueEntry { id: "a".into(), body: "{}".into() }, QueueEntry { id: "b".into(), body: "{}".into() }];
+        let entries = [
+            QueueEntry { id: "a".into(), body: "{}".into(), delay_seconds: 0 },
+            QueueEntry { id: "b".into(), body: "{}".into(), delay_seconds: 0 },
+        ];
         assert_eq!(queue.send_batch("https://q", &entries).await.unwrap(), ["b"]);
         assert_eq!(rule.num_calls(), 1);
     }

@@ -33,6 +33,11 @@ pub const FUNCTION_ENV: &str = "REKEY_FUNCTION";
 pub const ACCOUNTS_QUEUE_ENV: &str = "REKEY_ACCOUNTS_QUEUE_URL";
 /// Environment variable holding the notifications queue URL (rotation → notifier).
 pub const NOTIFICATIONS_QUEUE_ENV: &str = "REKEY_NOTIFICATIONS_QUEUE_URL";
+/// Environment variable holding the run ledger's DynamoDB table name.
+pub const RUN_LEDGER_TABLE_ENV: &str = "REKEY_RUN_LEDGER_TABLE";
+/// Environment variable holding the accounts queue's receive count before
+/// its dead-letter queue (the rotation function's last attempt).
+pub const ACCOUNTS_MAX_RECEIVE_COUNT_ENV: &str = "REKEY_ACCOUNTS_MAX_RECEIVE_COUNT";
 /// Environment variable holding the deployment account id (set by the main stack).
 pub const DEPLOYMENT_ACCOUNT_ENV: &str = "REKEY_DEPLOYMENT_ACCOUNT_ID";
 
@@ -55,6 +60,9 @@ pub enum HandlerError {
     /// A queue send failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The run ledger could not be read or written.
+    #[error("run ledger: {0}")]
+    Ledger(#[from] crate::ports::PortError),
     /// A set-up call (identity, templates) failed.
     #[error("{0}")]
     Setup(String),
@@ -66,6 +74,7 @@ impl HandlerError {
         match self {
             HandlerError::Inventory(e) => e.is_retryable(),
             HandlerError::Queue(_) => true,
+            HandlerError::Ledger(e) => e.kind != crate::ports::ErrorKind::AccessDenied,
             HandlerError::Setup(_) => true,
             HandlerError::Config(_) | HandlerError::MissingEnv(_) | HandlerError::UnknownFunction(_) => false,
         }
@@ -79,6 +88,7 @@ impl HandlerError {
             HandlerError::UnknownFunction(_) => "UnknownFunction",
             HandlerError::Inventory(_) => "Inventory",
             HandlerError::Queue(_) => "Queue",
+            HandlerError::Ledger(_) => "Ledger",
             HandlerError::Setup(_) => "Setup",
         };
         format!("rekey.{}.{kind}", if self.is_retryable() { "Retryable" } else { "Fatal" })

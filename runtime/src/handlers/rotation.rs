@@ -1,21 +1,33 @@
 //! The rotation function: one SQS record per account. Each record is
 //! audited, planned and (enforce mode) acted on by the rotation core; the
-//! account's summary is logged, its EMF metrics printed, and its digests
-//! queued for the notifier. A record that failed as a whole is reported in
-//! `batchItemFailures` so SQS redelivers only it; a not-enrolled account is
-//! not a failure.
+//! account's summary is logged and its EMF metrics printed. Its report then
+//! goes into the run ledger, and the account that completes the run queues
+//! `run_complete` for the notifier, which sends one digest per recipient
+//! for the whole run. An account whose run is not in the ledger (a message
+//! sent by hand) or already closed gets its own digests queued directly.
+//!
+//! A record that failed as a whole is reported in `batchItemFailures` so SQS
+//! redelivers only it; on its last delivery the failure is also recorded in
+//! the run, so the run's digest says so instead of waiting for its deadline.
+//! A not-enrolled account is not a failure.
 
-use super::{Env, HandlerError, NOTIFICATIONS_QUEUE_ENV};
+use super::{Env, HandlerError, ACCOUNTS_MAX_RECEIVE_COUNT_ENV, NOTIFICATIONS_QUEUE_ENV, RUN_LEDGER_TABLE_ENV};
+use crate::aws::dynamodb::DynamoLedger;
 use crate::aws::sqs::SqsQueue;
 use crate::inventory::ports::{send_all, MessageQueue};
-use crate::messages::AccountMessage;
+use crate::ledger::{Recorded, RunLedger, REPORT_LIMIT_BYTES};
+use crate::messages::{AccountMessage, NotifierMessage};
 use crate::notify::digests;
 use crate::report::{AccountReport, AccountStatus};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{service_fn, LambdaEvent};
 use rekey_config::Config;
 use std::future::Future;
+
+/// Largest report JSON put in a digest queued directly (SQS messages hold
+/// 256 KB; the rest is left for the digest's envelope).
+pub const DIGEST_REPORT_LIMIT_BYTES: usize = 200_000;
 
 /// Audits, plans and (enforce mode) rotates one account. Never fails as a
 /// call: an account that could not be processed comes back with
@@ -27,7 +39,7 @@ pub trait AccountRotator {
 
 /// What the handler needs, built once per container.
 #[derive(Debug)]
-pub struct RotationDeps<R, Q> {
+pub struct RotationDeps<R, Q, L> {
     /// The validated config.
     pub config: Config,
     /// The rotation core.
@@ -36,6 +48,11 @@ pub struct RotationDeps<R, Q> {
     pub queue: Q,
     /// Notifications queue URL.
     pub notifications_queue_url: String,
+    /// Where the run's reports are collected.
+    pub ledger: L,
+    /// Deliveries of an accounts-queue message before it moves to the
+    /// dead-letter queue (the stack's redrive policy).
+    pub max_receive_count: u32,
     /// The clock (`Utc::now` in Lambda; fixed in tests).
     pub clock: fn() -> DateTime<Utc>,
 }
@@ -68,10 +85,15 @@ pub fn record_summary(report: &AccountReport, at: DateTime<Utc>) {
     crate::metrics::publish(report, at);
 }
 
+/// How many times SQS has delivered `record` (1 on the first delivery).
+fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
+}
+
 /// Handles one batch; returns the records to redeliver.
-pub async fn handle<R: AccountRotator, Q: MessageQueue>(
+pub async fn handle<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
     event: SqsEvent,
-    deps: &RotationDeps<R, Q>,
+    deps: &RotationDeps<R, Q, L>,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
@@ -86,38 +108,84 @@ pub async fn handle<R: AccountRotator, Q: MessageQueue>(
         let report = deps.rotator.rotate(&message, now).await;
         record_summary(&report, now);
         if let AccountStatus::Failed { error } = &report.status {
-            tracing::error!(message_id = %id, account_id = %report.account_id, error = %error, "account failed; it will be retried");
-            response.add_failure(id);
-            continue;
+            response.add_failure(id.clone());
+            let attempt = receive_count(&record);
+            if attempt < deps.max_receive_count {
+                tracing::error!(message_id = %id, account_id = %report.account_id, attempt, error = %error, "account failed; it will be retried");
+                continue;
+            }
+            // Last delivery: the message goes to the dead-letter queue, and the
+            // run learns of the failure now rather than at its deadline.
+            tracing::error!(message_id = %id, account_id = %report.account_id, attempt, error = %error, "account failed for the last time; its message goes to the dead-letter queue");
         }
-        let bodies: Vec<String> = digests(&deps.config, &report)
-            .iter()
-            .map(|d| serde_json::to_string(d).expect("messages serialize"))
-            .collect();
-        if let Err(e) = send_all(&deps.queue, &deps.notifications_queue_url, bodies).await {
-            // The account's changes are made; retrying it would not re-announce
-            // them, so the record is not failed: the error is logged for alarms.
-            tracing::error!(account_id = %report.account_id, error = %e, "digests could not be queued");
-        }
+        report_to_run(deps, &report).await;
     }
     response
 }
 
+/// Records an account's report in its run, and queues `run_complete` when it
+/// is the last one; falls back to queueing the account's own digests when
+/// the run is not open or the ledger cannot be written, so no news is lost.
+/// Never fails the record: the account's changes are made, and a retry would
+/// not re-announce them.
+async fn report_to_run<R, Q: MessageQueue, L: RunLedger>(deps: &RotationDeps<R, Q, L>, report: &AccountReport) {
+    let run_id = &report.run_id;
+    match deps.ledger.record_account(&report.fitted(REPORT_LIMIT_BYTES)).await {
+        Ok(Recorded::Counted { done, expected }) => {
+            tracing::info!(%run_id, account_id = %report.account_id, done, expected, "account recorded in its run");
+            if done >= expected {
+                let body = serde_json::to_string(&NotifierMessage::RunComplete { run_id: run_id.clone() })
+                    .expect("messages serialize");
+                if let Err(e) = send_all(&deps.queue, &deps.notifications_queue_url, vec![body]).await {
+                    // The run's deadline will send the digests instead.
+                    tracing::error!(%run_id, error = %e, "run_complete could not be queued; the run's deadline sends its digests");
+                }
+            }
+            return;
+        }
+        Ok(Recorded::AlreadyRecorded) => {
+            tracing::info!(%run_id, account_id = %report.account_id, "account already recorded in its run (a redelivery); the first report stands");
+            return;
+        }
+        Ok(Recorded::RunNotOpen) => {
+            tracing::info!(%run_id, account_id = %report.account_id, "run not open in the ledger; queueing this account's digests on their own");
+        }
+        Err(e) => {
+            tracing::error!(%run_id, account_id = %report.account_id, error = %e, "run ledger unavailable; queueing this account's digests on their own");
+        }
+    }
+    let fitted = report.fitted(DIGEST_REPORT_LIMIT_BYTES);
+    let bodies: Vec<String> = digests(&deps.config, run_id, std::slice::from_ref(&fitted), &[])
+        .into_iter()
+        .map(|d| serde_json::to_string(&NotifierMessage::Digest(d)).expect("messages serialize"))
+        .collect();
+    if let Err(e) = send_all(&deps.queue, &deps.notifications_queue_url, bodies).await {
+        tracing::error!(account_id = %report.account_id, error = %e, "digests could not be queued");
+    }
+}
+
 /// The real dependencies, as the rotation function builds them at start-up:
-/// the config from `env`'s `REKEY_CONFIG`, the notifications queue URL from
-/// `env`, the rotation core on `sdk`, and the system clock.
+/// the config from `env`'s `REKEY_CONFIG`, the notifications queue URL, the
+/// run ledger table and the accounts queue's receive limit from `env`, the
+/// rotation core on `sdk`, and the system clock.
 pub async fn deps_from_env(
     env: &Env,
     sdk: &aws_config::SdkConfig,
-) -> Result<RotationDeps<crate::run::CoreRotator, SqsQueue>, HandlerError> {
+) -> Result<RotationDeps<crate::run::CoreRotator, SqsQueue, DynamoLedger>, HandlerError> {
     let config = super::load_config(env)?;
     let notifications_queue_url = super::require(env, NOTIFICATIONS_QUEUE_ENV)?;
+    let table = super::require(env, RUN_LEDGER_TABLE_ENV)?;
+    let max_receive_count = super::require(env, ACCOUNTS_MAX_RECEIVE_COUNT_ENV)?
+        .parse()
+        .map_err(|_| HandlerError::Setup(format!("`{ACCOUNTS_MAX_RECEIVE_COUNT_ENV}` is not a number")))?;
     let rotator = crate::run::CoreRotator::new(&config, sdk).await;
     Ok(RotationDeps {
         config,
         rotator,
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk)),
         notifications_queue_url,
+        ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), table),
+        max_receive_count,
         clock: Utc::now,
     })
 }
@@ -138,10 +206,10 @@ pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Err
 mod tests {
     use super::*;
     use crate::inventory::ports::{QueueEntry, QueueError};
-    use crate::messages::NotificationMessage;
+    use crate::ledger::fake::FakeLedger;
+    use crate::ledger::RunRecord;
     use crate::notify::tests::sample_report;
     use crate::report::EffectiveMode;
-    use aws_lambda_events::event::sqs::SqsMessage;
     use std::cell::RefCell;
 
     /// Returns the sample report for account ...01, a failure for ...02,
@@ -169,11 +237,17 @@ mod tests {
             Ok(vec![])
         }
     }
+    impl Recorder {
+        fn messages(&self) -> Vec<NotifierMessage> {
+            self.0.borrow().iter().map(|b| serde_json::from_str(b).unwrap()).collect()
+        }
+    }
 
-    fn record(id: &str, body: &str) -> SqsMessage {
+    fn record(id: &str, body: &str, receive_count: u32) -> SqsMessage {
         let mut m = SqsMessage::default();
         m.message_id = Some(id.into());
         m.body = Some(body.into());
+        m.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
         m
     }
 
@@ -193,9 +267,8 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-29T22:00:00Z").unwrap().to_utc()
     }
 
-    #[tokio::test]
-    async fn only_failed_and_malformed_records_are_redelivered() {
-        let deps = RotationDeps {
+    fn deps() -> RotationDeps<FakeRotator, Recorder, FakeLedger> {
+        RotationDeps {
             config: Config::from_yaml_str(
                 "notifications:\n  sender: rekey@example.com\n  admin_recipients: [sec@example.com]\n",
                 None,
@@ -204,27 +277,101 @@ mod tests {
             rotator: FakeRotator,
             queue: Recorder::default(),
             notifications_queue_url: "q".into(),
+            ledger: FakeLedger::default(),
+            max_receive_count: 3,
             clock: fixed,
+        }
+    }
+
+    async fn open(deps: &RotationDeps<FakeRotator, Recorder, FakeLedger>, accounts: &[&str]) {
+        let run = RunRecord {
+            run_id: "run-9".into(),
+            account_ids: accounts.iter().map(|a| a.to_string()).collect(),
+            started_at: fixed(),
         };
+        deps.ledger.open_run(&run).await.unwrap();
+    }
+
+    fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+        response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn only_failed_and_malformed_records_are_redelivered() {
+        let deps = deps();
+        open(&deps, &["200000000001", "200000000002", "200000000003"]).await;
         let mut event = SqsEvent::default();
         event.records = vec![
-            record("m1", &account_body("200000000001")),
-            record("m2", &account_body("200000000002")),
-            record("m3", &account_body("200000000003")),
-            record("m4", "{not json"),
+            record("m1", &account_body("200000000001"), 1),
+            record("m2", &account_body("200000000002"), 1),
+            record("m3", &account_body("200000000003"), 1),
+            record("m4", "{not json", 1),
         ];
         let response = handle(event, &deps).await;
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-        assert_eq!(failed, ["m2", "m4"]);
+        assert_eq!(failed_ids(&response), ["m2", "m4"]);
         assert_eq!(
             serde_json::to_value(&response).unwrap(),
             serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m4"}]})
         );
-        // Only the succeeded account produced digests: its account email and the admin.
-        let sent: Vec<NotificationMessage> =
-            deps.queue.0.borrow().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
-        let to: Vec<&str> = sent.iter().map(|m| m.recipient.as_str()).collect();
+        // Reports go into the run, not straight to the notifier; the failed
+        // account will be retried, so the run is not complete yet.
+        let run = deps.ledger.run_state("run-9").await.unwrap().unwrap();
+        assert_eq!(run.done, 2);
+        assert!(deps.queue.0.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_last_account_completes_the_run_even_when_it_failed_for_good() {
+        let deps = deps();
+        open(&deps, &["200000000001", "200000000002"]).await;
+        let mut event = SqsEvent::default();
+        event.records = vec![record("m1", &account_body("200000000001"), 1)];
+        assert!(handle(event, &deps).await.batch_item_failures.is_empty());
+        assert!(deps.queue.0.borrow().is_empty(), "one account of two: the run waits");
+
+        // The third (last) delivery of the failing account: still redelivered
+        // (so it lands in the dead-letter queue), but recorded in the run.
+        let mut event = SqsEvent::default();
+        event.records = vec![record("m2", &account_body("200000000002"), 3)];
+        assert_eq!(failed_ids(&handle(event, &deps).await), ["m2"]);
+        assert_eq!(deps.queue.messages(), [NotifierMessage::RunComplete { run_id: "run-9".into() }]);
+        let reports = deps.ledger.account_reports("run-9").await.unwrap();
+        assert!(matches!(reports[1].status, AccountStatus::Failed { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_account_keeps_its_first_report_and_is_counted_once() {
+        let deps = deps();
+        open(&deps, &["200000000001", "200000000005"]).await;
+        for _ in 0..2 {
+            let mut event = SqsEvent::default();
+            event.records = vec![record("m1", &account_body("200000000001"), 1)];
+            handle(event, &deps).await;
+        }
+        assert_eq!(deps.ledger.run_state("run-9").await.unwrap().unwrap().done, 1);
+        assert!(deps.queue.0.borrow().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_account_outside_an_open_run_gets_its_own_digests() {
+        // No run in the ledger (a message sent by hand).
+        let deps = deps();
+        let mut event = SqsEvent::default();
+        event.records = vec![record("m1", &account_body("200000000001"), 1)];
+        assert!(handle(event, &deps).await.batch_item_failures.is_empty());
+        let to: Vec<String> = deps
+            .queue
+            .messages()
+            .into_iter()
+            .map(|m| match m {
+                NotifierMessage::Digest(d) => {
+                    assert_eq!(d.sections.len(), 1);
+                    assert_eq!(d.sections[0].report.account_id, "200000000001");
+                    d.recipient
+                }
+                other => panic!("expected a digest, got {other:?}"),
+            })
+            .collect();
         assert_eq!(to, ["dev@example.com", "sec@example.com"]);
-        assert!(sent.iter().all(|m| m.report.account_id == "200000000001" && m.run_id == "run-9"));
     }
 }

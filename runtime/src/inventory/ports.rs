@@ -60,6 +60,8 @@ pub struct QueueEntry {
     pub id: String,
     /// Message body (JSON).
     pub body: String,
+    /// Seconds before the message can be received (0 to 900).
+    pub delay_seconds: u32,
 }
 
 /// A queue send that failed as a whole, or whose entries kept failing.
@@ -88,11 +90,38 @@ pub const MAX_BATCH: usize = 10;
 /// How many times failed entries are re-sent before the send fails.
 pub const SEND_ATTEMPTS: usize = 3;
 
+/// Longest delay SQS allows on a message.
+pub const MAX_DELAY_SECONDS: u32 = 900;
+
+/// Sends one message that becomes visible after `delay_seconds` (capped at
+/// [`MAX_DELAY_SECONDS`]).
+pub async fn send_delayed<Q: MessageQueue>(
+    queue: &Q,
+    queue_url: &str,
+    body: String,
+    delay_seconds: u32,
+) -> Result<(), QueueError> {
+    let entry = QueueEntry { id: "m0".into(), body, delay_seconds: delay_seconds.min(MAX_DELAY_SECONDS) };
+    for attempt in 1..=SEND_ATTEMPTS {
+        if queue.send_batch(queue_url, std::slice::from_ref(&entry)).await?.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(queue_url, attempt, "re-sending a failed queue entry");
+    }
+    Err(QueueError {
+        queue_url: queue_url.to_string(),
+        message: format!("still failed after {SEND_ATTEMPTS} attempts"),
+    })
+}
+
 /// Sends every body to `queue_url` in batches of [`MAX_BATCH`], re-sending
 /// entries SQS reports as failed up to [`SEND_ATTEMPTS`] times in all.
 pub async fn send_all<Q: MessageQueue>(queue: &Q, queue_url: &str, bodies: Vec<String>) -> Result<(), QueueError> {
-    let entries: Vec<QueueEntry> =
-        bodies.into_iter().enumerate().map(|(i, body)| QueueEntry { id: format!("m{i}"), body }).collect();
+    let entries: Vec<QueueEntry> = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| QueueEntry { id: format!("m{i}"), body, delay_seconds: 0 })
+        .collect();
     for chunk in entries.chunks(MAX_BATCH) {
         let mut pending: Vec<QueueEntry> = chunk.to_vec();
         for attempt in 1..=SEND_ATTEMPTS {

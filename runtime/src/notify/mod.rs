@@ -1,4 +1,4 @@
-//! Notifications: who gets a digest of an account's report
+//! Notifications: who gets a digest of a run's reports, one per recipient
 //! ([`digests`]), rendering it with tera ([`Renderer`]), and sending it
 //! through a [`ports::Mailer`] ([`send_digest`]). No email ever carries a
 //! secret value: digests are built from reports, which hold none; they name
@@ -11,7 +11,7 @@ mod render;
 pub use digest::{digests, has_news};
 pub use render::*;
 
-use crate::messages::NotificationMessage;
+use crate::messages::Digest;
 use ports::{Email, MailError, Mailer};
 use rekey_config::Config;
 
@@ -42,22 +42,23 @@ pub async fn send_digest<M: Mailer>(
     config: &Config,
     renderer: &Renderer,
     mailer: &M,
-    message: &NotificationMessage,
+    digest: &Digest,
 ) -> Result<String, NotifyError> {
     let sender = config.notifications.sender.as_ref().ok_or(NotifyError::NoSender)?;
-    let rendered = renderer.render(message)?;
+    let rendered = renderer.render(digest)?;
     let email = Email {
         from: sender.to_string(),
-        to: message.recipient.clone(),
+        to: digest.recipient.clone(),
         subject: rendered.subject,
         html: rendered.html,
         text: rendered.text,
     };
     let id = mailer.send(&email).await?;
     tracing::info!(
-        run_id = %message.run_id,
-        account_id = %message.report.account_id,
-        recipient_kind = ?message.recipient_kind,
+        run_id = %digest.run_id,
+        accounts = digest.sections.len(),
+        missing_accounts = digest.missing_account_ids.len(),
+        recipient_kind = ?digest.recipient_kind(),
         message_id = %id,
         "digest sent"
     );

@@ -5,7 +5,7 @@
 //! `text_template` replace them.
 
 use crate::lifecycle::{ActionKind, Reason, Severity, UserStatus};
-use crate::messages::{NotificationMessage, RecipientKind};
+use crate::messages::{Digest, RecipientKind};
 use crate::report::{AccountStatus, ActionResult, EffectiveMode};
 use rekey_config::Config;
 use serde::Serialize;
@@ -76,9 +76,9 @@ impl Renderer {
     }
 
     /// Renders one digest.
-    pub fn render(&self, message: &NotificationMessage) -> Result<RenderedEmail, TemplateError> {
-        let context = Context::from_serialize(EmailContext::from_message(message))
-            .map_err(|e| TemplateError::new("context", e))?;
+    pub fn render(&self, digest: &Digest) -> Result<RenderedEmail, TemplateError> {
+        let context =
+            Context::from_serialize(EmailContext::from_digest(digest)).map_err(|e| TemplateError::new("context", e))?;
         let render = |name: &str| self.tera.render(name, &context).map_err(|e| TemplateError::new(name, e));
         let subject = render(SUBJECT)?;
         // One line: a newline in a header would start another header.
@@ -88,27 +88,33 @@ impl Renderer {
 }
 
 /// Everything a template can use. Documented in the README; fields are
-/// only ever added, so custom templates keep working.
+/// only ever added, so custom templates keep working. A digest covers every
+/// account of a run the recipient may see: the line lists are flat, each
+/// line naming its account, and `accounts` lists the accounts themselves.
 #[derive(Clone, Debug, Serialize)]
 pub struct EmailContext {
     /// Run id.
     pub run_id: String,
-    /// 12-digit account id.
+    /// The account's id when the digest covers exactly one account, else empty.
     pub account_id: String,
-    /// Account name.
+    /// The account's name when the digest covers exactly one account, else empty.
     pub account_name: String,
+    /// Accounts in this digest.
+    pub account_count: usize,
     /// `audit` or `enforce`.
     pub mode: &'static str,
     /// True in audit mode: nothing was changed.
     pub audit: bool,
-    /// Actions plus warnings plus user errors (the subject's count).
+    /// Actions plus warnings plus user errors plus failed and missing accounts (the subject's count).
     pub action_count: usize,
     /// This digest's recipient.
     pub recipient: String,
-    /// `account`, `owner` or `admin`.
+    /// `account`, `owner` or `admin`: the widest view among the accounts.
     pub recipient_kind: &'static str,
-    /// Set when the whole account failed.
-    pub account_error: Option<String>,
+    /// The accounts, by id.
+    pub accounts: Vec<AccountLine>,
+    /// Accounts of the run with no result when its wait ran out (admins only).
+    pub missing_accounts: Vec<String>,
     /// Actions, planned (audit) or with their result (enforce).
     pub actions: Vec<ActionLine>,
     /// Upcoming actions and problems.
@@ -123,9 +129,28 @@ pub struct EmailContext {
     pub secrets: Vec<SecretLine>,
 }
 
+/// One account of the digest.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccountLine {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// Account name.
+    pub account_name: String,
+    /// Why the recipient sees it: `account`, `owner` or `admin`.
+    pub recipient_kind: &'static str,
+    /// Set when the whole account failed.
+    pub error: Option<String>,
+    /// Users left out of the report to fit a size limit (see the run summary in the logs).
+    pub users_omitted: usize,
+}
+
 /// One action line.
 #[derive(Clone, Debug, Serialize)]
 pub struct ActionLine {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// Account name.
+    pub account_name: String,
     /// IAM user.
     pub user: String,
     /// Key acted on.
@@ -147,6 +172,10 @@ pub struct ActionLine {
 /// One warning line.
 #[derive(Clone, Debug, Serialize)]
 pub struct WarningLine {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// Account name.
+    pub account_name: String,
     /// IAM user.
     pub user: String,
     /// Key concerned.
@@ -162,6 +191,10 @@ pub struct WarningLine {
 /// One exempt user.
 #[derive(Clone, Debug, Serialize)]
 pub struct ExemptLine {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// Account name.
+    pub account_name: String,
     /// IAM user.
     pub user: String,
     /// Why.
@@ -173,6 +206,10 @@ pub struct ExemptLine {
 /// One user needing manual action.
 #[derive(Clone, Debug, Serialize)]
 pub struct ManualLine {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// Account name.
+    pub account_name: String,
     /// IAM user.
     pub user: String,
     /// What to do and why.
@@ -182,6 +219,10 @@ pub struct ManualLine {
 /// One failed user.
 #[derive(Clone, Debug, Serialize)]
 pub struct ErrorLine {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// Account name.
+    pub account_name: String,
     /// IAM user.
     pub user: String,
     /// The error (no secret, ever).
@@ -191,6 +232,10 @@ pub struct ErrorLine {
 /// One secret: where a user's current key is stored.
 #[derive(Clone, Debug, Serialize)]
 pub struct SecretLine {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// Account name.
+    pub account_name: String,
     /// IAM user.
     pub user: String,
     /// Secret ARN.
@@ -199,31 +244,35 @@ pub struct SecretLine {
     pub read_command: String,
 }
 
+fn kind_name(kind: RecipientKind) -> &'static str {
+    match kind {
+        RecipientKind::Account => "account",
+        RecipientKind::Owner => "owner",
+        RecipientKind::Admin => "admin",
+    }
+}
+
 impl EmailContext {
     /// The context of one digest.
-    pub fn from_message(message: &NotificationMessage) -> EmailContext {
-        let report = &message.report;
+    pub fn from_digest(digest: &Digest) -> EmailContext {
         let date = |d: &chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%d").to_string();
+        let mode = digest.sections.first().map_or(EffectiveMode::Audit, |s| s.report.mode);
+        let single = (digest.sections.len() == 1).then(|| &digest.sections[0].report);
         let mut ctx = EmailContext {
-            run_id: message.run_id.clone(),
-            account_id: report.account_id.clone(),
-            account_name: report.account_name.clone(),
-            mode: match report.mode {
+            run_id: digest.run_id.clone(),
+            account_id: single.map(|r| r.account_id.clone()).unwrap_or_default(),
+            account_name: single.map(|r| r.account_name.clone()).unwrap_or_default(),
+            account_count: digest.sections.len(),
+            mode: match mode {
                 EffectiveMode::Audit => "audit",
                 EffectiveMode::Enforce => "enforce",
             },
-            audit: report.mode == EffectiveMode::Audit,
+            audit: mode == EffectiveMode::Audit,
             action_count: 0,
-            recipient: message.recipient.clone(),
-            recipient_kind: match message.recipient_kind {
-                RecipientKind::Account => "account",
-                RecipientKind::Owner => "owner",
-                RecipientKind::Admin => "admin",
-            },
-            account_error: match &report.status {
-                AccountStatus::Failed { error } => Some(error.clone()),
-                _ => None,
-            },
+            recipient: digest.recipient.clone(),
+            recipient_kind: kind_name(digest.recipient_kind()),
+            accounts: Vec::new(),
+            missing_accounts: digest.missing_account_ids.clone(),
             actions: Vec::new(),
             warnings: Vec::new(),
             exempt: Vec::new(),
@@ -231,62 +280,97 @@ impl EmailContext {
             errors: Vec::new(),
             secrets: Vec::new(),
         };
-        for user in &report.users {
-            for a in &user.actions {
-                let (result, detail) = match &a.result {
-                    ActionResult::Planned => ("planned", None),
-                    ActionResult::Done { new_access_key_id } => {
-                        ("done", new_access_key_id.as_ref().map(|k| format!("new key {k}")))
-                    }
-                    ActionResult::Skipped { why } => ("skipped", Some(why.clone())),
-                    ActionResult::Failed { error } => ("failed", Some(error.clone())),
-                };
-                ctx.actions.push(ActionLine {
-                    user: user.user_name.clone(),
-                    access_key_id: a.access_key_id.clone(),
-                    action: code(a.action),
-                    action_text: action_text(a.action),
-                    reason: reason_text(a.reason),
-                    due: date(&a.due),
-                    result,
-                    detail,
-                });
-            }
-            for w in &user.warnings {
-                ctx.warnings.push(WarningLine {
-                    user: user.user_name.clone(),
-                    access_key_id: w.access_key_id.clone(),
-                    severity: match w.severity {
-                        Severity::Warning => "warning",
-                        Severity::Critical => "critical",
-                    },
-                    message: w.message.clone(),
-                    due: w.due.as_ref().map(date),
-                });
-            }
-            match &user.status {
-                UserStatus::Managed => {}
-                UserStatus::Exempt { reason, until } => ctx.exempt.push(ExemptLine {
-                    user: user.user_name.clone(),
-                    reason: reason.clone(),
-                    until: until.map(|d| d.format("%Y-%m-%d").to_string()),
-                }),
-                UserStatus::NeedsManualAction { reason } => {
-                    ctx.manual.push(ManualLine { user: user.user_name.clone(), reason: reason.clone() })
+        let mut failed_accounts = 0;
+        for section in &digest.sections {
+            let report = &section.report;
+            let error = match &report.status {
+                AccountStatus::Failed { error } => Some(error.clone()),
+                _ => None,
+            };
+            failed_accounts += usize::from(error.is_some());
+            ctx.accounts.push(AccountLine {
+                account_id: report.account_id.clone(),
+                account_name: report.account_name.clone(),
+                recipient_kind: kind_name(section.recipient_kind),
+                error,
+                users_omitted: report.users_omitted,
+            });
+            let account_id = || report.account_id.clone();
+            let account_name = || report.account_name.clone();
+            for user in &report.users {
+                for a in &user.actions {
+                    let (result, detail) = match &a.result {
+                        ActionResult::Planned => ("planned", None),
+                        ActionResult::Done { new_access_key_id } => {
+                            ("done", new_access_key_id.as_ref().map(|k| format!("new key {k}")))
+                        }
+                        ActionResult::Skipped { why } => ("skipped", Some(why.clone())),
+                        ActionResult::Failed { error } => ("failed", Some(error.clone())),
+                    };
+                    ctx.actions.push(ActionLine {
+                        account_id: account_id(),
+                        account_name: account_name(),
+                        user: user.user_name.clone(),
+                        access_key_id: a.access_key_id.clone(),
+                        action: code(a.action),
+                        action_text: action_text(a.action),
+                        reason: reason_text(a.reason),
+                        due: date(&a.due),
+                        result,
+                        detail,
+                    });
+                }
+                for w in &user.warnings {
+                    ctx.warnings.push(WarningLine {
+                        account_id: account_id(),
+                        account_name: account_name(),
+                        user: user.user_name.clone(),
+                        access_key_id: w.access_key_id.clone(),
+                        severity: match w.severity {
+                            Severity::Warning => "warning",
+                            Severity::Critical => "critical",
+                        },
+                        message: w.message.clone(),
+                        due: w.due.as_ref().map(date),
+                    });
+                }
+                match &user.status {
+                    UserStatus::Managed => {}
+                    UserStatus::Exempt { reason, until } => ctx.exempt.push(ExemptLine {
+                        account_id: account_id(),
+                        account_name: account_name(),
+                        user: user.user_name.clone(),
+                        reason: reason.clone(),
+                        until: until.map(|d| d.format("%Y-%m-%d").to_string()),
+                    }),
+                    UserStatus::NeedsManualAction { reason } => ctx.manual.push(ManualLine {
+                        account_id: account_id(),
+                        account_name: account_name(),
+                        user: user.user_name.clone(),
+                        reason: reason.clone(),
+                    }),
+                }
+                if let Some(error) = &user.error {
+                    ctx.errors.push(ErrorLine {
+                        account_id: account_id(),
+                        account_name: account_name(),
+                        user: user.user_name.clone(),
+                        error: error.clone(),
+                    });
+                }
+                if let Some(arn) = &user.secret_arn {
+                    ctx.secrets.push(SecretLine {
+                        account_id: account_id(),
+                        account_name: account_name(),
+                        user: user.user_name.clone(),
+                        arn: arn.clone(),
+                        read_command: read_command(arn),
+                    });
                 }
             }
-            if let Some(error) = &user.error {
-                ctx.errors.push(ErrorLine { user: user.user_name.clone(), error: error.clone() });
-            }
-            if let Some(arn) = &user.secret_arn {
-                ctx.secrets.push(SecretLine {
-                    user: user.user_name.clone(),
-                    arn: arn.clone(),
-                    read_command: read_command(arn),
-                });
-            }
         }
-        ctx.action_count = ctx.actions.len() + ctx.warnings.len() + ctx.errors.len();
+        ctx.action_count =
+            ctx.actions.len() + ctx.warnings.len() + ctx.errors.len() + failed_accounts + ctx.missing_accounts.len();
         ctx
     }
 }

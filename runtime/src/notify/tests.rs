@@ -3,7 +3,7 @@
 use super::ports::*;
 use super::*;
 use crate::lifecycle::{ActionKind, Reason, Severity, UserStatus, Warning};
-use crate::messages::RecipientKind;
+use crate::messages::{Digest, DigestSection, RecipientKind};
 use crate::report::*;
 use chrono::{DateTime, Utc};
 use std::cell::RefCell;
@@ -65,6 +65,7 @@ pub(crate) fn sample_report(mode: EffectiveMode) -> AccountReport {
         mode,
         status: AccountStatus::Succeeded,
         users: vec![alice, bob, carol, dave],
+        users_omitted: 0,
     }
 }
 
@@ -74,16 +75,26 @@ fn config(notifications: &str) -> Config {
 
 const FULL: &str = "  sender: rekey@example.com\n  admin_recipients: [sec@example.com]\n  owner_tag_key: owner\n";
 
-fn recipients(messages: &[NotificationMessage]) -> Vec<(String, RecipientKind, Vec<String>)> {
-    messages
+/// The digests of a run of one account.
+fn one(config: &Config, report: &AccountReport) -> Vec<Digest> {
+    digests(config, &report.run_id, std::slice::from_ref(report), &[])
+}
+
+/// (recipient, kind, users) of single-account digests.
+fn recipients(digests: &[Digest]) -> Vec<(String, RecipientKind, Vec<String>)> {
+    digests
         .iter()
-        .map(|m| (m.recipient.clone(), m.recipient_kind, m.report.users.iter().map(|u| u.user_name.clone()).collect()))
+        .map(|d| {
+            assert_eq!(d.sections.len(), 1);
+            let s = &d.sections[0];
+            (d.recipient.clone(), s.recipient_kind, s.report.users.iter().map(|u| u.user_name.clone()).collect())
+        })
         .collect()
 }
 
 #[test]
 fn account_admins_and_owners_each_get_one_digest_owners_only_their_users() {
-    let got = recipients(&digests(&config(FULL), &sample_report(EffectiveMode::Audit)));
+    let got = recipients(&one(&config(FULL), &sample_report(EffectiveMode::Audit)));
     let all = vec!["alice".to_string(), "bob".into(), "carol".into(), "dave".into()];
     assert_eq!(
         got,
@@ -99,7 +110,7 @@ fn account_admins_and_owners_each_get_one_digest_owners_only_their_users() {
 #[test]
 fn no_sender_means_no_email() {
     let cfg = config("  admin_recipients: [sec@example.com]\n");
-    assert!(digests(&cfg, &sample_report(EffectiveMode::Audit)).is_empty());
+    assert!(one(&cfg, &sample_report(EffectiveMode::Audit)).is_empty());
 }
 
 #[test]
@@ -107,9 +118,9 @@ fn nothing_to_report_is_skipped_unless_asked() {
     let mut quiet = sample_report(EffectiveMode::Audit);
     quiet.users.retain(|u| u.user_name == "carol"); // exempt only: no news
     assert!(!has_news(&quiet));
-    assert!(digests(&config(FULL), &quiet).is_empty());
+    assert!(one(&config(FULL), &quiet).is_empty());
     let always = format!("{FULL}  send_when_nothing_to_report: true\n");
-    let got = recipients(&digests(&config(&always), &quiet));
+    let got = recipients(&one(&config(&always), &quiet));
     assert_eq!(
         got.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
         ["dev@example.com", "sec@example.com", "a@example.com"]
@@ -124,7 +135,7 @@ fn owner_with_nothing_to_report_gets_nothing_and_duplicates_collapse() {
     let cfg = config(
         "  sender: rekey@example.com\n  admin_recipients: [sec@example.com, dev@example.com]\n  owner_tag_key: owner\n",
     );
-    let got = recipients(&digests(&cfg, &report));
+    let got = recipients(&one(&cfg, &report));
     assert_eq!(
         got.iter().map(|r| (r.0.as_str(), r.1)).collect::<Vec<_>>(),
         [("dev@example.com", RecipientKind::Account), ("sec@example.com", RecipientKind::Admin)]
@@ -136,7 +147,7 @@ fn account_email_can_be_turned_off_and_bad_owner_tags_are_ignored() {
     let mut report = sample_report(EffectiveMode::Audit);
     report.users[0].owner_email = Some("not an email\r\nBcc: x@evil.example".into());
     let cfg = config("  sender: rekey@example.com\n  notify_account_email: false\n  owner_tag_key: owner\n");
-    let got = recipients(&digests(&cfg, &report));
+    let got = recipients(&one(&cfg, &report));
     assert_eq!(got, vec![("b@example.com".to_string(), RecipientKind::Owner, vec!["bob".to_string()])]);
 }
 
@@ -144,15 +155,15 @@ fn account_email_can_be_turned_off_and_bad_owner_tags_are_ignored() {
 fn not_enrolled_accounts_send_nothing() {
     let mut report = sample_report(EffectiveMode::Audit);
     report.status = AccountStatus::NotEnrolled { reason: "role `rekey-member` not found".into() };
-    assert!(digests(&config(FULL), &report).is_empty());
+    assert!(one(&config(FULL), &report).is_empty());
 }
 
-fn message(report: AccountReport, kind: RecipientKind) -> NotificationMessage {
-    NotificationMessage {
+fn message(report: AccountReport, kind: RecipientKind) -> Digest {
+    Digest {
         run_id: report.run_id.clone(),
         recipient: "dev@example.com".into(),
-        recipient_kind: kind,
-        report,
+        sections: vec![DigestSection { recipient_kind: kind, report }],
+        missing_account_ids: vec![],
     }
 }
 
@@ -160,7 +171,7 @@ fn message(report: AccountReport, kind: RecipientKind) -> NotificationMessage {
 fn audit_email_says_nothing_changed_and_lists_everything() {
     let renderer = Renderer::new(&config(FULL)).unwrap();
     let email = renderer.render(&message(sample_report(EffectiveMode::Audit), RecipientKind::Account)).unwrap();
-    assert_eq!(email.subject, "[rekey] IAM access keys in account 200000000001 (audit): 2 item(s)");
+    assert_eq!(email.subject, "[rekey] IAM access keys (audit): 2 item(s) in 1 account(s)");
     for part in [&email.html, &email.text] {
         assert!(part.contains("nothing was changed"), "{part}");
         assert!(part.contains("AKIAOLDKEY0000000001"));
@@ -234,7 +245,7 @@ async fn send_digest_uses_the_sender_and_never_a_secret() {
     let cfg = config(FULL);
     let renderer = Renderer::new(&cfg).unwrap();
     let outbox = Outbox::default();
-    for m in digests(&cfg, &sample_report(EffectiveMode::Enforce)) {
+    for m in one(&cfg, &sample_report(EffectiveMode::Enforce)) {
         send_digest(&cfg, &renderer, &outbox, &m).await.unwrap();
     }
     {
@@ -248,7 +259,7 @@ async fn send_digest_uses_the_sender_and_never_a_secret() {
         }
     }
     let failing = Outbox(RefCell::default(), true);
-    let m = &digests(&cfg, &sample_report(EffectiveMode::Enforce))[0];
+    let m = &one(&cfg, &sample_report(EffectiveMode::Enforce))[0];
     let err = send_digest(&cfg, &renderer, &failing, m).await.unwrap_err();
     assert!(err.is_retryable());
     assert_eq!(err.to_string(), "cannot send email to `dev@example.com`: throttled");
@@ -268,4 +279,65 @@ fn overrides_replace_builtin_templates() {
     let email = Renderer::new(&cfg).unwrap().render(&message(report, RecipientKind::Account)).unwrap();
     assert_eq!(email.html, "<p>&lt;b&gt;</p>");
     assert_eq!(email.text, "T <b>");
+}
+
+#[test]
+fn one_digest_per_recipient_across_accounts_and_admins_hear_of_missing_accounts() {
+    let mut second = sample_report(EffectiveMode::Audit);
+    second.account_id = "200000000002".into();
+    second.account_name = "prod".into();
+    second.account_email = Some("prod@example.com".into());
+    second.users.retain(|u| u.user_name == "bob");
+    let missing = vec!["200000000003".to_string()];
+    // Given out of order: digests list accounts by id.
+    let got = digests(&config(FULL), "run-1", &[second, sample_report(EffectiveMode::Audit)], &missing);
+    let summary: Vec<(&str, Vec<&str>, usize)> = got
+        .iter()
+        .map(|d| {
+            let accounts = d.sections.iter().map(|s| s.report.account_id.as_str()).collect();
+            (d.recipient.as_str(), accounts, d.missing_account_ids.len())
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("dev@example.com", vec!["200000000001"], 0),
+            ("sec@example.com", vec!["200000000001", "200000000002"], 1),
+            ("a@example.com", vec!["200000000001"], 0),
+            ("b@example.com", vec!["200000000001", "200000000002"], 0),
+            ("prod@example.com", vec!["200000000002"], 0),
+        ]
+    );
+    let email = Renderer::new(&config(FULL)).unwrap().render(&got[1]).unwrap();
+    assert_eq!(email.subject, "[rekey] IAM access keys (audit): 4 item(s) in 2 account(s)");
+    assert!(email.text.contains("prod (200000000002)") && email.text.contains("  - 200000000003"), "{}", email.text);
+}
+
+#[test]
+fn a_failed_account_is_news_for_the_account_and_admins() {
+    let mut failed = sample_report(EffectiveMode::Audit);
+    failed.users.clear();
+    failed.status = AccountStatus::Failed { error: "sts `AssumeRole` denied".into() };
+    let got = one(&config(FULL), &failed);
+    assert_eq!(got.iter().map(|d| d.recipient.as_str()).collect::<Vec<_>>(), ["dev@example.com", "sec@example.com"]);
+    let email = Renderer::new(&config(FULL)).unwrap().render(&got[1]).unwrap();
+    assert!(email.text.contains("COULD NOT BE AUDITED: sts `AssumeRole` denied"), "{}", email.text);
+}
+
+#[test]
+fn reports_are_fitted_to_a_size_limit_keeping_the_users_with_news() {
+    let mut big = sample_report(EffectiveMode::Audit);
+    for i in 0..500 {
+        big.users.push(user(&format!("quiet-{i:03}"), None));
+    }
+    let full = serde_json::to_vec(&big).unwrap().len();
+    let fitted = big.fitted(full / 4);
+    assert!(serde_json::to_vec(&fitted).unwrap().len() <= full / 4);
+    assert_eq!(fitted.users.len() + fitted.users_omitted, big.users.len());
+    // The quiet users went first; the ones with news are kept.
+    assert!(fitted.users.iter().any(|u| u.user_name == "alice"));
+    let tiny = big.fitted(600);
+    assert!(serde_json::to_vec(&tiny).unwrap().len() <= 600);
+    assert_eq!(tiny.users.len() + tiny.users_omitted, big.users.len());
+    assert_eq!(big.fitted(usize::MAX), big, "a report that fits is unchanged");
 }

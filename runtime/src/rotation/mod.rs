@@ -101,6 +101,7 @@ pub async fn rotate_account<P: Platform>(
         mode,
         status: AccountStatus::Succeeded,
         users: Vec::new(),
+        users_omitted: 0,
     };
     let names = config.names();
     let session = names.session_name(Function::Rotation);

@@ -109,7 +109,7 @@ async fn accounts_run_with_bounded_concurrency_sorted_by_id() {
 }
 
 #[tokio::test]
-async fn emails_go_out_per_account_and_a_failed_send_fails_the_run() {
+async fn each_account_email_gets_its_digest_and_a_failed_send_fails_the_run() {
     let deps = deps(3);
     let out = run(&config(""), &deps, &options()).await.unwrap();
     assert_eq!(out.emails.len(), 3);
@@ -119,6 +119,15 @@ async fn emails_go_out_per_account_and_a_failed_send_fails_the_run() {
     assert_eq!(failed[0].recipient, "200000000003@example.com");
     assert!(out.report.all_succeeded());
     assert!(!out.all_succeeded());
+}
+
+#[tokio::test]
+async fn an_admin_gets_one_digest_for_the_whole_run() {
+    let deps = deps(3);
+    let out = run(&config("  admin_recipients: [sec@example.com]\n"), &deps, &options()).await.unwrap();
+    let admin: Vec<_> = out.emails.iter().filter(|e| e.recipient == "sec@example.com").collect();
+    assert_eq!(admin.len(), 1);
+    assert_eq!(admin[0].account_ids, ["200000000001", "200000000002", "200000000003"]);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! insertion order and stacks insert in a fixed order, so the same config
 //! gives byte-identical templates.
 
+mod dynamodb;
 mod ec2;
 mod events;
 mod expr;
@@ -12,6 +13,7 @@ mod lambda;
 mod monitoring;
 mod sqs;
 
+pub use dynamodb::*;
 pub use ec2::*;
 pub use events::*;
 pub use expr::Expr;
@@ -326,6 +328,7 @@ resource_kinds! {
     CloudWatchAlarm(Alarm) => "AWS::CloudWatch::Alarm",
     Ec2SecurityGroup(SecurityGroup) => "AWS::EC2::SecurityGroup",
     Ec2VpcEndpoint(VpcEndpoint) => "AWS::EC2::VPCEndpoint",
+    DynamoDbTable(Table) => "AWS::DynamoDB::Table",
 }
 
 #[cfg(test)]
