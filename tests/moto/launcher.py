@@ -12,6 +12,13 @@ why the moto version is pinned):
   POST /backdate {"account_id", "access_key_id", "days", "last_used_days_ago"?}
       moves the key's create_date `days` days into the past and, when
       `last_used_days_ago` is given, sets its last use to that many days ago.
+
+  GET /sent-mail?account_id=...&region=...
+      the SES mail sent from that account and region, as
+      `[{"id", "source", "subject", "body", "destinations"}]`. moto's own
+      `/moto-api/data.json` answers 500 once any Lambda function exists (it
+      reads every model attribute, and a function's `docker_client` raises
+      without a docker engine), and it does not say which account sent a mail.
 """
 
 import datetime
@@ -21,9 +28,11 @@ import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 from moto.server import ThreadedMotoServer
+from moto.ses.models import ses_backends
 
 
 def find_key(account_id, access_key_id):
@@ -49,6 +58,22 @@ class Control(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        if url.path != "/sent-mail":
+            return self.reply(404, {"error": f"unknown path `{url.path}`"})
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        try:
+            backend = ses_backends[query["account_id"]][query.get("region", "us-east-1")]
+        except KeyError as e:
+            return self.reply(400, {"error": f"missing or unknown {e}"})
+        mail = [
+            {"id": m.id, "source": m.source, "subject": m.subject, "body": m.body, "destinations": m.destinations}
+            for m in backend.sent_messages
+            if hasattr(m, "subject")  # simple mail; raw and templated mail have no subject attribute
+        ]
+        return self.reply(200, mail)
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
