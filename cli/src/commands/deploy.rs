@@ -1,6 +1,7 @@
-//! `rekey deploy`: synthesizes the stacks from the config, publishes the Lambda asset, then creates or updates
-//! every stack and the member-role StackSet through `rekey-deploy`. Also the setup `diff` and `destroy` share:
-//! the target flags, loading the stacks, and connecting to the deployment and management accounts.
+//! `rekey deploy`: synthesizes the stacks from the config (or reads them, with the config they came from, from a
+//! `rekey synth` assembly with `--app`), publishes the Lambda asset, then creates or updates every stack and the
+//! member-role StackSet through `rekey-deploy`. Also the setup `diff` and `destroy` share: the target flags,
+//! loading the stacks, and connecting to the deployment and management accounts.
 
 use crate::exit::{Failure, VerbResult, AWS, BUILD, FAILED, INVALID_CONFIG, OK};
 use crate::output::{emit, Format};
@@ -10,6 +11,7 @@ use rekey_deploy::sdk::{self, Session};
 use rekey_deploy::{
     Approver, AssetUpload, DeployError, Env, Options, Progress, ProgressMode, RequireApproval, StackTemplate, Step,
 };
+use rekey_synth::assembly;
 use rekey_synth::asset::{self, PackagedAsset};
 use rekey_synth::build::{self, BuildOptions};
 use serde::Serialize;
@@ -19,9 +21,13 @@ use std::path::{Path, PathBuf};
 /// Which stacks, with which config and credentials (shared by `deploy`, `diff` and `destroy`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// Configuration file; without it, the built-in default.
-    #[arg(long, value_name = "FILE")]
+    /// Configuration file; without it (and without `--app`), the built-in default.
+    #[arg(long, value_name = "FILE", group = "source")]
     pub config: Option<PathBuf>,
+    /// A cloud assembly written by `rekey synth`: deploy exactly its templates, Lambda asset and recorded config,
+    /// without synthesizing again (each file is checked against its SHA-256).
+    #[arg(long, value_name = "DIR", group = "source")]
+    pub app: Option<PathBuf>,
     /// Only these stacks (names, or `main`, `member-role`, `inventory-role`, `vpc-endpoints`); default: all.
     #[arg(value_name = "STACK")]
     pub stacks: Vec<String>,
@@ -35,10 +41,10 @@ pub struct Target {
     #[arg(long, value_name = "ARN")]
     pub role_arn: Option<String>,
     /// Use this prebuilt zip (with `bootstrap` at its root) instead of building the Lambda binary.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "app")]
     pub lambda_zip: Option<PathBuf>,
     /// Cargo profile of the Lambda build when no `--lambda-zip` is given.
-    #[arg(long, value_name = "PROFILE", env = build::PROFILE_ENV)]
+    #[arg(long, value_name = "PROFILE", env = build::PROFILE_ENV, conflicts_with = "app")]
     pub lambda_profile: Option<String>,
 }
 
@@ -71,11 +77,16 @@ auto-deployment to the target OUs or the organization root, one region) plus a p
 management account when it is in scope, then the main stack. Each stack goes through a change set; \
 \"no changes\" is not an error.
 
+With --app, the stacks, the Lambda asset and the config come from an assembly written by `rekey synth` \
+(which records the validated config in it as rekey.config.json); nothing is synthesized or built again.
+
 Exit codes: 0 deployed (or nothing to change), 1 a change was not approved, 3 invalid config, \
-4 build or packaging failed, 5 an AWS call or a stack failed (the first failed resource's reason is printed).
+4 build or packaging failed, or the --app assembly cannot be read or was modified, 5 an AWS call or a stack \
+failed (the first failed resource's reason is printed).
 
 Examples:
   rekey deploy --config rekey.yaml
+  rekey synth --config rekey.yaml --out cdk.out && rekey deploy --app cdk.out
   rekey deploy --config rekey.yaml --lambda-zip bootstrap.zip --require-approval never --progress events
   rekey deploy --config rekey.yaml --role-arn arn:aws:iam::111111111111:role/OrganizationAccountAccessRole main")]
 pub struct Args {
@@ -105,9 +116,13 @@ pub struct Prepared {
     pub asset: PackagedAsset,
 }
 
-/// Loads the config, packages (or builds) the asset and synthesizes the stacks. Without `with_asset` the
-/// templates refer to a placeholder asset (enough for `destroy`, which needs only names and placements).
+/// Loads the config, packages (or builds) the asset and synthesizes the stacks; with `--app`, reads all three from
+/// the assembly instead. Without `with_asset` the templates refer to a placeholder asset (enough for `destroy`,
+/// which needs only names and placements).
 pub fn prepare(target: &Target, with_asset: bool) -> Result<Prepared, Failure> {
+    if let Some(dir) = &target.app {
+        return prepare_app(dir, target, with_asset);
+    }
     let config = match &target.config {
         Some(path) => Config::load(path).map_err(|e| Failure::new(INVALID_CONFIG, e))?,
         None => Config::builtin_default(),
@@ -140,6 +155,37 @@ pub fn prepare(target: &Target, with_asset: bool) -> Result<Prepared, Failure> {
     let steps = rekey_deploy::plan(&config, &templates, &target.stacks)
         .map_err(|e| Failure::new(crate::exit::USAGE, anyhow::anyhow!(e)))?;
     Ok(Prepared { config, steps, asset: packaged })
+}
+
+/// `--app DIR`: the stacks, the asset and the config exactly as `rekey synth` wrote them.
+fn prepare_app(dir: &Path, target: &Target, with_asset: bool) -> Result<Prepared, Failure> {
+    let read = assembly::read(dir).map_err(|e| {
+        let code = if matches!(e, assembly::ReadError::Config { .. }) { INVALID_CONFIG } else { BUILD };
+        Failure::new(code, e)
+    })?;
+    let templates: Vec<StackTemplate> = read
+        .stacks
+        .into_iter()
+        .map(|s| StackTemplate {
+            id: s.id,
+            description: s.template.get("Description").and_then(serde_json::Value::as_str).map(str::to_string),
+            name: s.name,
+            template: s.template,
+        })
+        .collect();
+    let asset = match read.lambda_asset {
+        Some(asset) => asset,
+        None if !with_asset => PackagedAsset::from_zip_bytes(Vec::new()),
+        None => {
+            return Err(Failure::new(
+                BUILD,
+                anyhow::anyhow!("`{}` holds no Lambda asset; run `rekey synth --out {0}` again", dir.display()),
+            ))
+        }
+    };
+    let steps = rekey_deploy::plan(&read.config, &templates, &target.stacks)
+        .map_err(|e| Failure::new(crate::exit::USAGE, anyhow::anyhow!(e)))?;
+    Ok(Prepared { config: read.config, steps, asset })
 }
 
 /// Sessions in the deployment and management accounts.
@@ -267,6 +313,12 @@ impl std::fmt::Display for Deployed {
                 rekey_deploy::deploy::Outcome::Unchanged => "no changes",
             };
             writeln!(f, "  {}: {what}", s.title)?;
+            if !s.ous_added.is_empty() {
+                writeln!(f, "    instances created for newly targeted OUs: {}", s.ous_added.join(", "))?;
+            }
+            if !s.ous_removed.is_empty() {
+                writeln!(f, "    instances deleted for OUs no longer targeted: {}", s.ous_removed.join(", "))?;
+            }
             for (k, v) in &s.outputs {
                 writeln!(f, "    {k} = {v}")?;
             }

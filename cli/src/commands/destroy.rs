@@ -13,13 +13,16 @@ use std::io::Write;
 #[command(after_help = "\
 Secrets the runtime created (tag rekey:managed=true) are kept unless --delete-secrets is given; rekey says how \
 many it keeps or deletes, and in which account (the deployment account, and the management account for central \
-storage). Secrets held in member accounts (member storage) are not reachable from here and are always kept.
+storage, or member storage with the management account in scope). Secrets held in member accounts (member \
+storage) are not reachable from here and are always kept: before anything is deleted, rekey lists those accounts \
+(the StackSet's) and prints how to delete their secrets by hand with each account's credentials.
 
 Exit codes: 0 deleted, 1 not confirmed, 3 invalid config, 4 build failed, 5 an AWS call or a deletion failed.
 
 Examples:
   rekey destroy --config rekey.yaml
-  rekey destroy --config rekey.yaml --force --delete-secrets")]
+  rekey destroy --config rekey.yaml --force --delete-secrets
+  rekey destroy --app cdk.out   # the stacks of the assembly `rekey synth` wrote")]
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
@@ -42,16 +45,24 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
     // Only names and placements matter here: no Lambda build.
     let prepared = prepare(&args.target, false)?;
     let rt = runtime()?;
-    let flags = DestroyOptions { force: args.force, delete_secrets: args.delete_secrets };
+    let member_secrets =
+        prepared.config.secrets.storage == SecretStorage::Member && prepared.config.organization.is_some();
+    let flags = DestroyOptions { force: args.force, delete_secrets: args.delete_secrets, member_secrets };
     let mut stderr = std::io::stderr();
     let progress_out: &mut dyn Write = if args.output == Format::Json { &mut stderr } else { &mut *out };
     let mut progress = Progress::new(progress_mode(args.progress), progress_out);
     let result = rt.block_on(async {
         let connected = connect(&prepared.config, &args.target).await?;
         let mut secrets = vec![(connected.deployment_id.clone(), &connected.deployment.secrets)];
-        if prepared.config.secrets.storage == SecretStorage::Central
-            && connected.management_id != connected.deployment_id
-        {
+        // Central storage keeps every secret in the management (or delegated-admin) account; member storage keeps
+        // the management account's own users' secrets there when it is in scope. Both are reachable from here.
+        let management_holds_secrets = match prepared.config.secrets.storage {
+            SecretStorage::Central => true,
+            SecretStorage::Member => {
+                prepared.config.organization.as_ref().is_some_and(|o| o.include_management_account)
+            }
+        };
+        if management_holds_secrets && connected.management_id != connected.deployment_id {
             secrets.push((connected.management_id.clone(), &connected.management.secrets));
         }
         let options = Options::default();
@@ -85,6 +96,14 @@ impl std::fmt::Display for Summary {
         for s in &self.0.absent {
             writeln!(f, "not deployed: {s}")?;
         }
-        write!(f, "secrets deleted: {}, kept: {}", self.0.secrets_deleted.len(), self.0.secrets_kept.len())
+        write!(f, "secrets deleted: {}, kept: {}", self.0.secrets_deleted.len(), self.0.secrets_kept.len())?;
+        if !self.0.secrets_unreached_accounts.is_empty() {
+            write!(
+                f,
+                "\nsecrets not reachable (member accounts, kept): {}",
+                self.0.secrets_unreached_accounts.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }

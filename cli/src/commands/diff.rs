@@ -1,5 +1,6 @@
-//! `rekey diff`: the synthesized templates against the deployed ones (stacks through `GetTemplate`, the member
-//! role through `DescribeStackSet`), resource by resource and property by property, IAM changes called out.
+//! `rekey diff`: the synthesized templates (or a `rekey synth` assembly's, `--app`) against the deployed ones
+//! (stacks through `GetTemplate`, the member role through `DescribeStackSet`), resource by resource and property
+//! by property, IAM changes called out.
 
 use super::deploy::{connect, failure, prepare, runtime, Target};
 use crate::exit::{VerbResult, FAILED, OK};
@@ -12,11 +13,12 @@ use std::io::Write;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Exit codes: 0 (with --fail: no difference), 1 with --fail when anything differs, 3 invalid config, \
-4 build failed, 5 an AWS call failed.
+4 build failed or the --app assembly cannot be read, 5 an AWS call failed.
 
 Examples:
   rekey diff --config rekey.yaml --lambda-zip bootstrap.zip
-  rekey diff --config rekey.yaml --fail   # in CI")]
+  rekey diff --config rekey.yaml --fail   # in CI
+  rekey diff --app cdk.out --fail         # the assembly `rekey synth` wrote, as it is")]
 pub struct Args {
     #[command(flatten)]
     pub target: Target,

@@ -196,5 +196,7 @@ pub fn to_assembly(config: &Config, stacks: &[SynthesizedStack], asset: Packaged
             None => Publishing::Bootstrap { qualifier: config.deployment.bootstrap_qualifier.clone() },
         },
         tags: config.deployment.tags.clone(),
+        // What `rekey deploy --app` reads back: the one config the templates came from.
+        config_json: Some(assembly::config_json(config)),
     }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 mod cdk;
+mod deploy_app;
 mod invalid_configs;
 mod lambda_build;
 mod synth;

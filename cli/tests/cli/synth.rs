@@ -58,6 +58,8 @@ fn default_assembly_has_every_stack_the_manifest_and_the_asset() {
         "rekey-main.template.yaml".to_string(),
         "rekey-member-role.template.json".to_string(),
         "rekey-member-role.template.yaml".to_string(),
+        // The config `rekey deploy --app` reads back.
+        "rekey.config.json".to_string(),
     ];
     expected.sort();
     assert_eq!(entries(&out), expected);
