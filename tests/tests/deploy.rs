@@ -15,6 +15,10 @@
 //!   self-managed `Accounts` list), so an update does not touch the instances and a delete by OU deletes nothing.
 //!   The requests rekey sends are checked with aws-smithy-mocks; here the test deletes the instances by account
 //!   (as moto understands it) before `destroy`;
+//! - neither `DescribeStackSet` (`OrganizationalUnitIds`) nor `ListStackInstances` (`OrganizationalUnitId`)
+//!   reports the OUs a service-managed StackSet targets, so rekey cannot tell which OUs were added or removed
+//!   since the last deploy (it leaves the instances alone and says so); instances following a change of
+//!   `organization.target_ou_ids` are tested with the fakes and aws-smithy-mocks (issue 4);
 //! - a service-managed StackSet targeting the root also gets an instance in the management account (AWS never
 //!   deploys there);
 //! - exports of a stack created through a change set are not registered (only `CreateStack` registers them), so
