@@ -139,17 +139,36 @@ pub fn selected_function(env: &Env) -> Result<Function, HandlerError> {
 }
 
 /// The `bootstrap` binary's body: start the selected handler's runtime loop.
+///
+/// A function that cannot start (unknown `REKEY_FUNCTION`, missing or invalid
+/// `REKEY_CONFIG`) still runs the loop and fails every invocation with the
+/// start error's `rekey.Fatal.*` type: `lambda_runtime` has no call for
+/// Lambda's `/init/error`, and a process that exits shows callers and alarms
+/// only `Runtime.ExitError`. SQS keeps the records and moves them to the DLQ.
 pub async fn main_from_env() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let function = selected_function(&std::env::vars().collect()).inspect_err(|e| {
-        tracing::error!(error = %e, error_type = %e.error_type(), "cannot start");
-    })?;
+    let env: Env = std::env::vars().collect();
+    let function = match selected_function(&env).and_then(|f| load_config(&env).map(|_| f)) {
+        Ok(function) => function,
+        Err(e) => return serve_start_error(e).await,
+    };
     let sdk = crate::aws::clients::load_from_env().await;
     match function {
         Function::Inventory => inventory::main(&sdk).await,
         Function::Rotation => rotation::main(&sdk).await,
         Function::Notifier => notifier::main(&sdk).await,
     }
+}
+
+/// Answers every invocation with `error`, logged once here.
+async fn serve_start_error(error: HandlerError) -> Result<(), lambda_runtime::Error> {
+    tracing::error!(error = %error, error_type = %error.error_type(), "cannot start");
+    let diagnostic = lambda_runtime::Diagnostic::from(error);
+    lambda_runtime::run(lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+        let diagnostic = diagnostic.clone();
+        async move { Err::<(), _>(diagnostic) }
+    }))
+    .await
 }
 
 /// Parses one SQS record's body as `T`. On failure it logs (naming `what`)
