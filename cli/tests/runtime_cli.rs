@@ -168,25 +168,32 @@ async fn plan_then_rotate_a_three_account_organization() {
             assert!(!mail["body"].as_str().unwrap_or_default().contains(secret_key), "secret in a mail");
         }
     }
-    // One digest per account for the admin and for alice's owner.
+    // One digest for the whole run for the admin and for alice's owner, each
+    // covering the three accounts.
     let mails = moto.data_json();
-    let to = |who: &str| {
-        let mut subjects: Vec<String> = mails["ses"]["Message"]
+    let to = |who: &str| -> Vec<(String, String)> {
+        mails["ses"]["Message"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|m| m["destinations"]["ToAddresses"][0] == who && m["source"] == sender)
-            .map(|m| m["subject"].as_str().unwrap().to_string())
-            .collect();
-        subjects.sort();
-        subjects
+            .map(|m| (m["subject"].as_str().unwrap().to_string(), m["body"].as_str().unwrap().to_string()))
+            .collect()
     };
-    let owner_mail = to(owner);
-    assert_eq!(owner_mail.len(), 3, "{owner_mail:?}");
-    for (subject, id) in owner_mail.iter().zip(&org.members) {
-        assert!(subject.starts_with(&format!("[rekey] IAM access keys in account {id} (enforce): ")), "{subject}");
+    for who in [owner, admin] {
+        let mail = to(who);
+        assert_eq!(mail.len(), 1, "{who}: {mail:?}");
+        let (subject, body) = &mail[0];
+        assert!(subject.starts_with("[rekey] IAM access keys (enforce): "), "{subject}");
+        assert!(subject.ends_with(" in 3 account(s)"), "{subject}");
+        for id in &org.members {
+            assert!(body.contains(id.as_str()), "{who}: {id} missing from {body}");
+        }
     }
-    assert_eq!(to(admin).len(), 3);
+    let emails = run["emails"].as_array().expect("the report lists the emails");
+    let to_admin: Vec<&Value> = emails.iter().filter(|e| e["recipient"] == admin).collect();
+    assert_eq!(to_admin.len(), 1);
+    assert_eq!(to_admin[0]["account_ids"].as_array().unwrap().len(), 3);
 
     // Exit codes: an account the config does not cover (2), an invalid config (3).
     let (code, _, stderr) = rekey(&org, &["plan", "--config", config, "--account", "999999999999"]);
@@ -218,8 +225,13 @@ fn demo_org_script_runs_end_to_end() {
     assert!(out.status.success(), "demo-org failed\n{stdout}\n{stderr}");
     assert!(stdout.contains("(audit: nothing was changed), 3 account(s)"), "{stdout}");
     assert!(stdout.contains("\"mode\": \"enforce\""), "{stdout}");
-    assert!(stdout.contains("18 email(s) sent:"), "{stdout}");
-    assert!(stdout.contains("to alice.owner@example.com: [rekey] IAM access keys in account"), "{stdout}");
+    // Two runs (the dry run and the rotation), five recipients each: the three
+    // account emails, the admin and alice's owner, one digest each per run.
+    assert!(stdout.contains("10 email(s) sent:"), "{stdout}");
+    assert!(
+        stdout.contains("to alice.owner@example.com: [rekey] IAM access keys (enforce): 3 item(s) in 3 account(s)"),
+        "{stdout}"
+    );
 }
 
 /// No reachable AWS endpoint: exit 5, with the failing call named.

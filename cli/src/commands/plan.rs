@@ -236,8 +236,10 @@ impl fmt::Display for ReportView<'_> {
             write!(f, "\n\nemails:")?;
             for e in self.emails {
                 match &e.error {
-                    None => write!(f, "\n  {} (account {}): sent", e.recipient, e.account_id)?,
-                    Some(err) => write!(f, "\n  {} (account {}): NOT SENT: {err}", e.recipient, e.account_id)?,
+                    None => write!(f, "\n  {} ({} account(s)): sent", e.recipient, e.account_ids.len())?,
+                    Some(err) => {
+                        write!(f, "\n  {} ({} account(s)): NOT SENT: {err}", e.recipient, e.account_ids.len())?
+                    }
                 }
             }
         }
