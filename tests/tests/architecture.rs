@@ -155,3 +155,34 @@ fn cross_account_roles_allow_exactly_what_the_adapters_call() {
         assert_eq!(actions_granted(granted, prefix), called, "`{prefix}` actions granted vs called by {adapter}");
     }
 }
+
+/// The functions' execution roles grant exactly the DynamoDB operations the
+/// run ledger adapter calls, on the ledger table only. `TransactWriteItems`
+/// has no IAM action of its own: it is authorized as the `PutItem` and
+/// `UpdateItem` it carries.
+#[test]
+fn execution_roles_allow_exactly_the_ledger_calls_on_the_ledger_table() {
+    let config = rekey_config::Config::builtin_default();
+    let asset = rekey_synth::asset::LambdaAsset { sha256: "0".repeat(64) };
+    let stacks = rekey_stacks::synthesize(&config, &asset).expect("default config synthesizes");
+    let main = stacks.iter().find(|s| s.id == rekey_config::StackId::Main).expect("main stack");
+    let main: serde_json::Value = serde_json::from_str(&main.template.to_json()).unwrap();
+    let mut called = actions_called_by("runtime/src/aws/dynamodb.rs", "dynamodb");
+    assert!(called.remove("dynamodb:TransactWriteItems"), "the ledger records reports in a transaction");
+    called.extend(["dynamodb:PutItem".to_string(), "dynamodb:UpdateItem".to_string()]);
+    assert_eq!(actions_granted(&main, "dynamodb"), called);
+    for resource in main["Resources"].as_object().unwrap().values() {
+        for policy in resource["Properties"]["Policies"].as_array().into_iter().flatten() {
+            for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+                let dynamo = statement["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a.as_str().unwrap().starts_with("dynamodb:"));
+                if dynamo {
+                    assert_eq!(statement["Resource"], serde_json::json!([{"Fn::GetAtt": ["RunLedgerTable", "Arn"]}]));
+                }
+            }
+        }
+    }
+}
