@@ -109,7 +109,7 @@ pub struct Assembly {
 }
 
 /// The JSON text of `config` written into an assembly: the validated file, pretty-printed, deterministic (the
-/// config holds no `HashMap`).
+/// config holds no hash-ordered maps).
 pub fn config_json(config: &Config) -> String {
     serde_json::to_string_pretty(config.file()).expect("config serializes") + "\n"
 }
