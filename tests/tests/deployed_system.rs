@@ -10,9 +10,11 @@
 //! (receive, then delete what the handler did not fail), since moto cannot run the deployed function.
 //!
 //! moto 5.2.5 gaps met here (the test works around them, it does not hide them):
-//! - Lambda invoke needs docker, which is absent. moto's SQS event source mappings invoke the function on every
-//!   `SendMessage`, so the test disables the deployed mappings before it drives the queues itself (otherwise
-//!   each send triggers a failing docker invoke and moves the receive count towards the DLQ).
+//! - Lambda invoke needs docker, which is absent. moto's SQS event source mappings invoke the function inside
+//!   every `SendMessage`/`SendMessageBatch` (and count a receive). With the deployed mappings enabled, the
+//!   inventory's `SendMessageBatch` to the accounts queue did not return within 60 s (the earlier draft's hang;
+//!   thread dumps of moto taken mid-hang showed it idle, so the client was waiting, presumably retrying a failed
+//!   answer). The test plays Lambda's poller, so it disables the deployed mappings before driving the queues.
 //! - `/moto-api/data.json` answers 500 once a Lambda function exists (it reads each function's `docker_client`,
 //!   which raises without a docker engine), so the sent mail is read from the launcher's `/sent-mail`
 //!   ([`Moto::sent_mail`]), per sending account.
