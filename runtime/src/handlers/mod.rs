@@ -63,9 +63,12 @@ pub enum HandlerError {
     /// The run ledger could not be read or written.
     #[error("run ledger: {0}")]
     Ledger(#[from] crate::ports::PortError),
-    /// A set-up call (identity, templates) failed.
+    /// A set-up call (identity) failed.
     #[error("{0}")]
     Setup(String),
+    /// An email template does not compile (a deployment bug: retrying does not help).
+    #[error(transparent)]
+    Template(#[from] crate::notify::TemplateError),
 }
 
 impl HandlerError {
@@ -76,7 +79,10 @@ impl HandlerError {
             HandlerError::Queue(_) => true,
             HandlerError::Ledger(e) => e.kind != crate::ports::ErrorKind::AccessDenied,
             HandlerError::Setup(_) => true,
-            HandlerError::Config(_) | HandlerError::MissingEnv(_) | HandlerError::UnknownFunction(_) => false,
+            HandlerError::Config(_)
+            | HandlerError::MissingEnv(_)
+            | HandlerError::UnknownFunction(_)
+            | HandlerError::Template(_) => false,
         }
     }
 
@@ -90,6 +96,7 @@ impl HandlerError {
             HandlerError::Queue(_) => "Queue",
             HandlerError::Ledger(_) => "Ledger",
             HandlerError::Setup(_) => "Setup",
+            HandlerError::Template(_) => "Template",
         };
         format!("rekey.{}.{kind}", if self.is_retryable() { "Retryable" } else { "Fatal" })
     }
@@ -223,5 +230,8 @@ mod tests {
         );
         let retry = HandlerError::Queue(QueueError { queue_url: "q".into(), message: "throttled".into() });
         assert_eq!(retry.error_type(), "rekey.Retryable.Queue");
+        let config = Config::from_yaml_str("notifications:\n  subject: '{{ oops'\n", None).unwrap();
+        let template = HandlerError::from(crate::notify::Renderer::new(&config).unwrap_err());
+        assert_eq!(template.error_type(), "rekey.Fatal.Template");
     }
 }

@@ -167,7 +167,7 @@ pub async fn deps_from_env(
     sdk: &aws_config::SdkConfig,
 ) -> Result<NotifierDeps<SesMailer, DynamoLedger, SqsQueue>, HandlerError> {
     let config = super::load_config(env)?;
-    let renderer = Renderer::new(&config).map_err(|e| HandlerError::Setup(e.to_string()))?;
+    let renderer = Renderer::new(&config)?;
     let table = super::require(env, RUN_LEDGER_TABLE_ENV)?;
     let notifications_queue_url = super::require(env, NOTIFICATIONS_QUEUE_ENV)?;
     Ok(NotifierDeps {
