@@ -154,9 +154,12 @@ pub async fn deps_from_env(
 
 /// Builds the real dependencies from the process environment and runs the Lambda loop.
 pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let deps = deps_from_env(&std::env::vars().collect(), sdk).await.inspect_err(
-        |e| tracing::error!(error = %e, error_type = %e.error_type(), "cannot start the inventory function"),
-    )?;
+    // A start failure answers every invocation with its `rekey.Fatal.*` or
+    // `rekey.Retryable.*` type, instead of exiting (`Runtime.ExitError`).
+    let deps = match deps_from_env(&std::env::vars().collect(), sdk).await {
+        Ok(deps) => deps,
+        Err(e) => return super::serve_start_error(e).await,
+    };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<InventoryEvent>| async move {
         let result = handle(event.payload, &event.context.request_id, Utc::now(), deps).await;

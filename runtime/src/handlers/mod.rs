@@ -168,7 +168,7 @@ pub async fn main_from_env() -> Result<(), lambda_runtime::Error> {
 }
 
 /// Answers every invocation with `error`, logged once here.
-async fn serve_start_error(error: HandlerError) -> Result<(), lambda_runtime::Error> {
+pub(crate) async fn serve_start_error(error: HandlerError) -> Result<(), lambda_runtime::Error> {
     tracing::error!(error = %error, error_type = %error.error_type(), "cannot start");
     let diagnostic = lambda_runtime::Diagnostic::from(error);
     lambda_runtime::run(lambda_runtime::service_fn(move |_: lambda_runtime::LambdaEvent<serde_json::Value>| {

@@ -183,9 +183,12 @@ pub async fn deps_from_env(
 
 /// Builds the real dependencies from the process environment and runs the Lambda loop.
 pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    let deps = deps_from_env(&std::env::vars().collect(), sdk).await.inspect_err(
-        |e| tracing::error!(error = %e, error_type = %e.error_type(), "cannot start the notifier function"),
-    )?;
+    // A start failure answers every invocation with its `rekey.Fatal.*` or
+    // `rekey.Retryable.*` type, instead of exiting (`Runtime.ExitError`).
+    let deps = match deps_from_env(&std::env::vars().collect(), sdk).await {
+        Ok(deps) => deps,
+        Err(e) => return super::serve_start_error(e).await,
+    };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, HandlerError>(handle(event.payload, deps).await)
