@@ -333,7 +333,7 @@ impl Emulator {
         let body = payload.to_string();
         let exits_before = self.logs().matches(FUNCTION_EXITED).count();
         let started = Instant::now();
-        let answer = (|| -> std::io::Result<Vec<u8>> {
+        let attempt = || -> std::io::Result<Vec<u8>> {
             let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
             stream.set_read_timeout(Some(Duration::from_millis(500)))?;
             write!(
@@ -358,7 +358,24 @@ impl Emulator {
                     Err(e) => return Err(e),
                 }
             }
-        })();
+        };
+        // The emulator can accept and then drop a connection while it is still
+        // setting the function up (seen on a cold machine, with nothing in its
+        // log): such a request never reached the function, so it is sent again.
+        let mut answer = attempt();
+        while let Err(e) = &answer {
+            let dropped = matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+            if !dropped || started.elapsed() > INVOKE_TIMEOUT {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            answer = attempt();
+        }
         let raw =
             answer.unwrap_or_else(|e| panic!("no answer to the invocation ({e}); emulator log:\n{}", self.logs()));
         let text = String::from_utf8_lossy(&raw).into_owned();
