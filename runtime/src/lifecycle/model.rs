@@ -174,6 +174,10 @@ pub enum Reason {
     RecentlyUsed,
     /// Both keys are expired and active: no safe action.
     BothKeysExpired,
+    /// Two active keys, and the older one was used after the newer one was
+    /// created by someone other than rekey: the newer key may serve another
+    /// application rather than replace the older one, so neither is deactivated.
+    TwoKeysInUse,
     /// An expired key beside an inactive key that may not be deleted yet.
     InactiveKeyBlocksRotation,
     /// An inactive key rekey did not deactivate, left alone.

@@ -422,8 +422,10 @@ pub fn reason_text(reason: Reason) -> String {
         "interrupted_rotation" => "an earlier run was interrupted mid-rotation".into(),
         "recently_used" => "the old key was used recently".into(),
         "both_keys_expired" => "both keys are expired and active".into(),
+        "two_keys_in_use" => "both active keys are in use, and the newer one was not created by rekey".into(),
         "inactive_key_blocks_rotation" => "an inactive key that may not be deleted yet blocks the rotation".into(),
         "inactive_not_by_rekey" => "the key was deactivated outside rekey".into(),
+        "rotation_in_flight" => "another run is rotating this user's key right now".into(),
         _ => code.replace('_', " "),
     }
 }

@@ -1,9 +1,12 @@
 //! The lifecycle proper: rotate at R, deactivate the replaced key at D,
-//! delete it at X, decided from the keys' statuses and ages alone.
+//! delete it at X, decided from the keys' statuses, ages and last use, and
+//! from which key the user's secret holds.
 //!
 //! Invariants every branch keeps (each one a REF defect, §5.2.5-6):
 //! - an ACTIVE key is deactivated only when a newer ACTIVE replacement
 //!   exists, and never deleted by these rules;
+//! - a newer key counts as the replacement only when it is rekey's own or
+//!   the older key has not been used since it was created;
 //! - a rotation is planned only when it leaves the user at most 2 keys;
 //! - when no safe action exists, nothing destructive is planned: the user
 //!   needs a person (critical warning, `NeedsManualAction`).
@@ -148,8 +151,8 @@ fn single_active(
     ctx.needs_person(id, Some(ActionKind::Rotate), Reason::InactiveKeyBlocksRotation, Some(due), message);
 }
 
-/// Two active keys: mid-rotation when only the older one is expired (the
-/// newer is its replacement, whoever created it).
+/// Two active keys: mid-rotation when only the older one is expired and the
+/// newer one is its replacement (see [`replaces`]).
 fn two_active(ctx: &mut Ctx<'_>, old: &KeyFacts, new: &KeyFacts) {
     let policy = ctx.policy;
     let (old_id, new_id) = (old.access_key_id.as_str(), new.access_key_id.as_str());
@@ -169,6 +172,21 @@ fn two_active(ctx: &mut Ctx<'_>, old: &KeyFacts, new: &KeyFacts) {
              use: move them to one key, then deactivate and delete the other"
         );
         ctx.needs_person(old_id, None, Reason::BothKeysExpired, None, message);
+        return;
+    }
+    if !replaces(ctx.user, old, new) {
+        // REF (and rekey before) took any newer key for the replacement and
+        // deactivated the older one after its grace: a user running one key
+        // per application lost the older application's key without warning.
+        let message = format!(
+            "the user has two active keys: `{old_id}` (last used {}) and the newer `{new_id}` (last used {}), which \
+             rekey did not create; `{old_id}` was used after `{new_id}` was created, so rekey cannot tell whether \
+             `{new_id}` replaces it or serves another application, and deactivates neither: move the applications \
+             to one key and deactivate the other, or give each application its own IAM user",
+            last_use(old),
+            last_use(new)
+        );
+        ctx.needs_person(old_id, None, Reason::TwoKeysInUse, None, message);
         return;
     }
 
@@ -196,6 +214,22 @@ fn two_active(ctx: &mut Ctx<'_>, old: &KeyFacts, new: &KeyFacts) {
         }
     }
     ctx.act(old_id, ActionKind::Deactivate, Reason::ReplacementGraceOver, due);
+}
+
+/// Whether `new` counts as the replacement of the older active key `old`:
+/// when it is rekey's own (the user's secret holds it as `AWSCURRENT` or
+/// `AWSPENDING`), or when nothing has used `old` since `new` was created, so
+/// retiring `old` cannot cut off an application that still relies on it.
+fn replaces(user: &UserFacts, old: &KeyFacts, new: &KeyFacts) -> bool {
+    let id = Some(new.access_key_id.as_str());
+    let rekeys_own =
+        user.secret.as_ref().is_some_and(|s| s.current_key_id.as_deref() == id || s.pending_key_id.as_deref() == id);
+    rekeys_own || old.last_used.is_none_or(|used| used < new.created)
+}
+
+/// A key's last use as people read it.
+fn last_use(key: &KeyFacts) -> String {
+    key.last_used.map_or_else(|| "never".to_string(), date)
 }
 
 fn reason_text(reason: Reason) -> &'static str {

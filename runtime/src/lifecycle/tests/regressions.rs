@@ -199,3 +199,111 @@ fn invariants_hold_over_every_state_grid() {
     }
     assert!(states.len() > 500 && planned > 1000, "{} states, {planned} actions", states.len());
 }
+
+/// Issue 8, defect 2 ("any newer active key is taken for the replacement"):
+/// a user running one key per application lost the older application's key
+/// once the newer key was 10 days old, with no warning. Both keys used every
+/// day, the newer one not rekey's: never deactivated, and a person is told
+/// which keys and when each was last used.
+#[test]
+fn any_newer_key_taken_for_replacement_two_applications_keep_both_keys() {
+    let u = user(vec![used(active(OLD, 120), 1), used(active(NEW, 30), 2)]);
+    let plan = plan_one(&u, &policy());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(status(&plan), St::Manual);
+    assert_eq!(warnings(&plan), vec![w(OLD, None, TwoKeysInUse, None, Severity::Critical)]);
+    let message = &plan.warnings[0].message;
+    for part in [OLD, NEW, "last used 2025-12-31", "last used 2025-12-30"] {
+        assert!(message.contains(part), "`{part}` missing from: {message}");
+    }
+    // A never-used newer key reads "never".
+    let plan = plan_one(&user(vec![used(active(OLD, 120), 1), active(NEW, 30)]), &policy());
+    assert!(plan.warnings[0].message.contains("(last used never)"), "{}", plan.warnings[0].message);
+
+    // Day by day, both applications using their key: never deactivated.
+    let mut sim = Sim::new(u);
+    for d in 0..=90 {
+        let today = now() + chrono::Duration::days(d);
+        sim.user.keys.iter_mut().for_each(|k| k.last_used = Some(today));
+        let plan = plan_at(&sim.user, &policy(), today);
+        assert!(plan.actions.is_empty(), "day {d}: {:?}", plan.actions);
+        assert_eq!(status(&plan), St::Manual, "day {d}");
+        sim.apply(&plan, today);
+    }
+    assert_eq!(sim.active_count(), 2);
+}
+
+/// Issue 8, defect 2: rekey's own replacement (the secret's `AWSCURRENT`)
+/// keeps the seed's timeline although applications use the old key until
+/// the day it is deactivated: rotated at 90, deactivated at 100 (announced
+/// from 93), deleted at 110.
+#[test]
+fn any_newer_key_taken_for_replacement_rekeys_own_keeps_the_seed_timeline() {
+    let mut sim = Sim::new(user(vec![active(OLD, 0)]));
+    let mut log = Vec::new();
+    for d in 0..=115 {
+        let today = now() + chrono::Duration::days(d);
+        if d < 100 {
+            sim.user.keys.iter_mut().filter(|k| k.access_key_id == OLD).for_each(|k| k.last_used = Some(today));
+        }
+        let plan = plan_at(&sim.user, &policy(), today);
+        assert_eq!(status(&plan), St::Managed, "day {d}: {:?}", plan.warnings);
+        log.extend(plan.actions.iter().map(|a| (d, a.action, a.access_key_id.clone())));
+        if (93..100).contains(&d) {
+            assert!(plan.warnings.iter().any(|w| w.upcoming == Some(Deactivate)), "day {d}: announced");
+        }
+        sim.apply(&plan, today);
+    }
+    let expected: Vec<(i64, ActionKind, String)> =
+        vec![(90, Rotate, OLD.into()), (100, Deactivate, OLD.into()), (110, Delete, OLD.into())];
+    assert_eq!(log, expected);
+
+    // The same with the replacement still pending in the secret (AWSPENDING
+    // counts as rekey's own), and in a plain table state.
+    let facts = with_secret(user(vec![used(active(OLD, 110), 0), active(NEW, 10)]), Some(NEW), None, None);
+    assert_eq!(actions(&plan_one(&facts, &policy())), vec![a(OLD, Deactivate, ReplacementGraceOver, now())]);
+}
+
+/// Issue 8, defect 2: the audit first plans every user from the credential
+/// report, with placeholder key ids that match no secret, and reads real key
+/// ids only for users whose preliminary plan has an action or a warning. A
+/// rekey replacement whose old key is still in use must get that attention
+/// (the preliminary plan cannot tell it from a foreign key), so that the
+/// final plan, with real ids, sees rekey's own key.
+#[test]
+fn any_newer_key_taken_for_replacement_audit_preliminary_plan_asks_for_real_ids() {
+    let placeholder = |n: usize| format!("{}{n}", crate::rotation::audit::REPORT_KEY_PREFIX);
+    // Applications use the old key until the day it is deactivated.
+    for age in 0..=20 {
+        let real = with_secret(user(vec![used(active(OLD, 90 + age), 0), active(NEW, age)]), Some(NEW), None, None);
+        let mut preliminary = real.clone();
+        preliminary.keys[0].access_key_id = placeholder(1);
+        preliminary.keys[1].access_key_id = placeholder(2);
+        let (first, last) = (plan_one(&preliminary, &policy()), plan_one(&real, &policy()));
+        if !last.actions.is_empty() || !last.warnings.is_empty() {
+            assert!(!first.actions.is_empty() || !first.warnings.is_empty(), "age {age}: no real key ids read");
+        }
+        assert_eq!(status(&last), St::Managed, "age {age}: {:?}", last.warnings);
+        let expected = if age >= 10 { vec![Deactivate] } else { vec![] };
+        assert_eq!(kinds(&last), expected, "age {age}");
+    }
+}
+
+/// Issue 8, defect 2: a newer key rekey did not create still counts as the
+/// replacement when the older key has not been used since it was created
+/// (the applications moved): deactivated on the usual timeline. Used at the
+/// very instant the newer key was created counts as used since.
+#[test]
+fn any_newer_key_taken_for_replacement_foreign_key_unused_old_key_is_deactivated() {
+    let foreign = user(vec![used(active(OLD, 110), 11), used(active(NEW, 10), 0)]);
+    assert_eq!(actions(&plan_one(&foreign, &policy())), vec![a(OLD, Deactivate, ReplacementGraceOver, now())]);
+    let never_used = user(vec![active(OLD, 110), used(active(NEW, 10), 0)]);
+    assert_eq!(kinds(&plan_one(&never_used, &policy())), [Deactivate]);
+    // The secret holds the old key: the newer one is still not rekey's own.
+    let stored_old = with_secret(foreign.clone(), Some(OLD), None, None);
+    assert_eq!(kinds(&plan_one(&stored_old, &policy())), [Deactivate]);
+    let at_creation = user(vec![used(active(OLD, 110), 10), active(NEW, 10)]);
+    let plan = plan_one(&at_creation, &policy());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(plan.warnings[0].reason, TwoKeysInUse);
+}

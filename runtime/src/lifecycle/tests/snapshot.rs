@@ -20,7 +20,11 @@ fn mixed_account() -> (AccountFacts, Policy) {
         named("delete", deactivated(user(vec![inactive(OLD, 110), active(NEW, 20)]), OLD, 10)),
         named("both-expired", user(vec![active(OLD, 200), active(NEW, 95)])),
         named("blocked", user(vec![inactive(OLD, 200), active(NEW, 95)])),
-        named("recently-used", user(vec![used(active(OLD, 100), 1), active(NEW, 10)])),
+        named(
+            "recently-used",
+            with_secret(user(vec![used(active(OLD, 100), 1), active(NEW, 10)]), Some(NEW), None, None),
+        ),
+        named("two-keys-in-use", user(vec![used(active(OLD, 100), 1), used(active(NEW, 10), 2)])),
         named("stale", user(vec![inactive(OLD, 300)])),
         exempt,
         named(
