@@ -13,7 +13,7 @@ mod validate;
 
 pub use file::*;
 pub use ids::*;
-pub use names::{Names, StackId};
+pub use names::{secret_name_in, secret_name_problem, Names, StackId, MAX_SECRET_NAME_LEN};
 pub use validate::LOG_RETENTION_DAYS;
 
 use std::ops::Deref;

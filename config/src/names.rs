@@ -119,9 +119,16 @@ impl Names {
         format!("{}-{}", self.prefix, function.name())
     }
 
-    /// The secret holding `user_name`'s key in `account_id`.
+    /// The secret holding `user_name`'s key in `account_id`. Not every IAM
+    /// user name gives a valid secret name: see [`Names::secret_name_problem`].
     pub fn secret_name(&self, account_id: &str, user_name: &str) -> String {
-        self.secret_name_pattern.replace("{account_id}", account_id).replace("{user_name}", user_name)
+        secret_name_in(&self.secret_name_pattern, account_id, user_name)
+    }
+
+    /// Why `user_name`'s secret in `account_id` cannot be created, if it
+    /// cannot (see [`secret_name_problem`]).
+    pub fn secret_name_problem(&self, account_id: &str, user_name: &str) -> Option<String> {
+        secret_name_problem(&self.secret_name_pattern, account_id, user_name)
     }
 
     /// The secret name with `{account_id}` filled and `{user_name}` as `*`:
@@ -129,4 +136,45 @@ impl Names {
     pub fn secret_name_glob(&self, account_id: &str) -> String {
         self.secret_name_pattern.replace("{account_id}", account_id).replace("{user_name}", "*")
     }
+}
+
+/// Most characters a Secrets Manager secret name may have.
+pub const MAX_SECRET_NAME_LEN: usize = 512;
+
+/// The secret name `pattern` (a validated `secrets.name_pattern`) gives
+/// `user_name` in `account_id`.
+pub fn secret_name_in(pattern: &str, account_id: &str, user_name: &str) -> String {
+    pattern.replace("{account_id}", account_id).replace("{user_name}", user_name)
+}
+
+/// Why the secret name `pattern` gives `user_name` in `account_id` is one
+/// Secrets Manager refuses, if it is; `None` when the name is valid.
+///
+/// Validation already holds the pattern's own text to Secrets Manager's
+/// alphabet (letters, digits and `/_+=.@-`), but IAM user names may also
+/// contain `,`: such a user's secret can never be created, so the rotation
+/// would fail on every run. The planner reports the user instead.
+pub fn secret_name_problem(pattern: &str, account_id: &str, user_name: &str) -> Option<String> {
+    let name = secret_name_in(pattern, account_id, user_name);
+    let bad: std::collections::BTreeSet<char> = name.chars().filter(|c| !secret_name_char(*c)).collect();
+    if !bad.is_empty() {
+        let listed = bad.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+        return Some(format!(
+            "the user name `{user_name}` contains {listed}, which a Secrets Manager secret name cannot contain \
+             (letters, digits and `/_+=.@-` only), so rekey cannot create the secret `{name}`"
+        ));
+    }
+    if name.len() > MAX_SECRET_NAME_LEN {
+        return Some(format!(
+            "the secret name for the user `{user_name}` would be {} characters long, more than the \
+             {MAX_SECRET_NAME_LEN} Secrets Manager allows",
+            name.len()
+        ));
+    }
+    None
+}
+
+/// Whether Secrets Manager allows `c` in a secret name.
+fn secret_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)
 }

@@ -87,6 +87,24 @@ fn names_are_derived_once() {
 }
 
 #[test]
+fn a_user_name_with_a_comma_has_no_valid_secret_name() {
+    let names = Config::builtin_default().names();
+    // IAM user names allow `+=,.@_-`; Secrets Manager names allow `/_+=.@-`.
+    for ok in ["alice", "svc+ci=1.x@example-y_z"] {
+        assert_eq!(names.secret_name_problem("111122223333", ok), None, "{ok}");
+    }
+    let problem = names.secret_name_problem("111122223333", "ci,deploy").expect("a comma is refused");
+    assert!(problem.contains("`ci,deploy`") && problem.contains("`,`"), "{problem}");
+    assert!(problem.contains("Account_111122223333_User_ci,deploy_AccessKey"), "names the secret: {problem}");
+    let problem = secret_name_problem("{account_id}/{user_name}", "111122223333", "a,b").expect("any pattern");
+    assert!(problem.contains("`111122223333/a,b`"), "{problem}");
+    // Unreachable with a validated pattern (at most 256 characters), checked anyway.
+    let long = format!("{}{{account_id}}{{user_name}}", "p".repeat(480));
+    let problem = secret_name_problem(&long, "111122223333", &"u".repeat(64)).expect("too long");
+    assert!(problem.contains("more than the 512"), "{problem}");
+}
+
+#[test]
 fn schema_describes_every_section() {
     let schema = json_schema();
     let props = schema["properties"].as_object().unwrap();

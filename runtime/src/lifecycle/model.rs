@@ -104,6 +104,14 @@ pub struct Policy {
     /// Name of the exemption IAM group, used to say why a member is exempt
     /// (`None`: the message says "the exemption group").
     pub exemption_group: Option<String>,
+    /// `secrets.name_pattern`: a user whose name cannot be part of a secret
+    /// name (see [`rekey_config::secret_name_problem`]) is reported, not rotated.
+    #[serde(default = "default_secret_name_pattern")]
+    pub secret_name_pattern: String,
+}
+
+fn default_secret_name_pattern() -> String {
+    rekey_config::DEFAULT_SECRET_NAME_PATTERN.to_string()
 }
 
 impl Policy {
@@ -118,13 +126,19 @@ impl Policy {
             require_unused_days_before_deactivate: lifecycle.require_unused_days_before_deactivate,
             force_rotate: BTreeSet::new(),
             exemption_group: lifecycle.exemption_group.as_ref().map(|g| g.as_str().to_string()),
+            secret_name_pattern: default_secret_name_pattern(),
         }
     }
 
-    /// The policy a whole config describes (the exemption group named as
-    /// [`rekey_config::Names`] derives it), with no forced users.
+    /// The policy a whole config describes (the exemption group and the
+    /// secret names as [`rekey_config::Names`] derives them), with no forced users.
     pub fn for_config(config: &rekey_config::Config) -> Policy {
-        Policy { exemption_group: Some(config.names().exemption_group), ..Policy::from_config(&config.lifecycle) }
+        let names = config.names();
+        Policy {
+            exemption_group: Some(names.exemption_group),
+            secret_name_pattern: names.secret_name_pattern,
+            ..Policy::from_config(&config.lifecycle)
+        }
     }
 }
 
@@ -180,6 +194,9 @@ pub enum Reason {
     TwoKeysInUse,
     /// An expired key beside an inactive key that may not be deleted yet.
     InactiveKeyBlocksRotation,
+    /// The user's name cannot be part of a Secrets Manager secret name (IAM
+    /// allows `,`, Secrets Manager does not): rekey cannot store a new key.
+    InvalidSecretName,
     /// An inactive key rekey did not deactivate, left alone.
     InactiveNotByRekey,
     /// A rekey tag on the user (exempt-until, deactivated, seen-inactive)

@@ -424,6 +424,7 @@ pub fn reason_text(reason: Reason) -> String {
         "both_keys_expired" => "both keys are expired and active".into(),
         "two_keys_in_use" => "both active keys are in use, and the newer one was not created by rekey".into(),
         "inactive_key_blocks_rotation" => "an inactive key that may not be deleted yet blocks the rotation".into(),
+        "invalid_secret_name" => "the user's name cannot be part of a secret name".into(),
         "inactive_not_by_rekey" => "the key was deactivated outside rekey".into(),
         "rotation_in_flight" => "another run is rotating this user's key right now".into(),
         _ => code.replace('_', " "),

@@ -121,6 +121,14 @@ fn single_active(
     } else if ctx.now >= expiry {
         (Reason::Expired, expiry)
     } else {
+        if let Some(problem) = secret_name_problem(ctx) {
+            if expiry <= ctx.now + days(ctx.policy.warn_before_days) {
+                let message =
+                    format!("key `{id}` reaches the rotation age on {}, but {problem}: {NAME_FIX}", date(expiry));
+                ctx.needs_person(id, Some(ActionKind::Rotate), Reason::InvalidSecretName, Some(expiry), message);
+            }
+            return;
+        }
         let why = format!(
             "it reaches the rotation age of {} days; a replacement key is created and stored in the user's secret, \
              and the key stays active for at least {} more days",
@@ -131,6 +139,12 @@ fn single_active(
         return;
     };
 
+    if let Some(problem) = secret_name_problem(ctx) {
+        // The rotation would fail at the secret on every run.
+        let message = format!("key `{id}` must be rotated ({}), but {problem}: {NAME_FIX}", reason_text(reason));
+        ctx.needs_person(id, Some(ActionKind::Rotate), Reason::InvalidSecretName, Some(due), message);
+        return;
+    }
     let Some((other, deletion)) = blocker else {
         ctx.act(id, ActionKind::Rotate, reason, due);
         return;
@@ -149,6 +163,16 @@ fn single_active(
         reason_text(reason)
     );
     ctx.needs_person(id, Some(ActionKind::Rotate), Reason::InactiveKeyBlocksRotation, Some(due), message);
+}
+
+/// What a person can do about a user name no secret name can hold.
+const NAME_FIX: &str = "rename the user (`aws iam update-user --new-user-name`) so that its secret name is valid, \
+                        or exempt the user (`rekey:exempt-until`) and rotate its key by hand";
+
+/// Why the user's secret cannot be created, if it cannot: its name, derived
+/// from the user name, would be one Secrets Manager refuses.
+fn secret_name_problem(ctx: &Ctx<'_>) -> Option<String> {
+    rekey_config::secret_name_problem(&ctx.policy.secret_name_pattern, ctx.account_id, &ctx.user.user_name)
 }
 
 /// Two active keys: mid-rotation when only the older one is expired and the

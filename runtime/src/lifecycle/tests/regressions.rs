@@ -6,7 +6,7 @@
 use super::support::*;
 use crate::lifecycle::ActionKind::*;
 use crate::lifecycle::Reason::*;
-use crate::lifecycle::{ActionKind, KeyFacts, KeyStatus, Policy, Severity, UserFacts};
+use crate::lifecycle::{ActionKind, KeyFacts, KeyStatus, Policy, Severity, UserFacts, UserStatus};
 
 fn kinds(plan: &crate::lifecycle::UserPlan) -> Vec<ActionKind> {
     plan.actions.iter().map(|a| a.action).collect()
@@ -306,4 +306,49 @@ fn any_newer_key_taken_for_replacement_foreign_key_unused_old_key_is_deactivated
     let plan = plan_one(&at_creation, &policy());
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
     assert_eq!(plan.warnings[0].reason, TwoKeysInUse);
+}
+
+/// Plans `user` renamed to `name`, at [`now`].
+fn plan_named(name: &str, mut user: UserFacts, policy: &Policy) -> crate::lifecycle::UserPlan {
+    user.user_name = name.to_string();
+    let facts = crate::lifecycle::AccountFacts {
+        account_id: ACCOUNT.into(),
+        account_name: "test".into(),
+        account_email: None,
+        users: vec![user],
+    };
+    crate::lifecycle::plan(&facts, policy, now()).users.remove(0)
+}
+
+/// Issue 8, defect 4: IAM user names may contain `,`, secret names may not,
+/// so the rotation of such a user failed at the secret on every run. The
+/// user is reported instead (critical, needs a person), never rotated.
+#[test]
+fn user_name_with_a_comma_is_reported_not_rotated_every_day() {
+    let bad = "ci,deploy";
+    for policy in [policy(), forced()] {
+        let policy = Policy { force_rotate: policy.force_rotate.iter().map(|_| bad.to_string()).collect(), ..policy };
+        let plan = plan_named(bad, user(vec![active(OLD, 95)]), &policy);
+        assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+        assert!(matches!(&plan.status, UserStatus::NeedsManualAction { reason } if reason.contains("`,`")));
+        let due = if policy.force_rotate.is_empty() { ago(5) } else { now() };
+        assert_eq!(warnings(&plan), vec![w(OLD, Some(Rotate), InvalidSecretName, Some(due), Severity::Critical)]);
+        let message = &plan.warnings[0].message;
+        assert!(message.contains("`ci,deploy`") && message.contains("update-user"), "{message}");
+    }
+    // Announced as critical within the warning window, so it can be fixed in time.
+    let plan = plan_named(bad, user(vec![active(OLD, 85)]), &policy());
+    assert_eq!(warnings(&plan), vec![w(OLD, Some(Rotate), InvalidSecretName, Some(from_now(5)), Severity::Critical)]);
+    // Nothing due: nothing to say; an interrupted rotation cannot restart either.
+    let plan = plan_named(bad, user(vec![active(OLD, 10)]), &policy());
+    assert!(plan.warnings.is_empty() && plan.actions.is_empty(), "{plan:?}");
+    let plan = plan_named(bad, with_secret(user(vec![active(OLD, 10)]), Some(OLD), None, Some(ago(1))), &policy());
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+    assert_eq!(plan.warnings[0].reason, InvalidSecretName);
+    // Every other character IAM allows is fine, with the configured pattern.
+    let plan = plan_named("ci+deploy=1.x@y_z-w", user(vec![active(OLD, 95)]), &policy());
+    assert_eq!(kinds(&plan), [Rotate]);
+    let yaml = "secrets:\n  name_pattern: rekey/{account_id}/{user_name}\n";
+    let config = rekey_config::Config::from_yaml_str(yaml, None).expect("valid config");
+    assert_eq!(Policy::for_config(&config).secret_name_pattern, "rekey/{account_id}/{user_name}");
 }
