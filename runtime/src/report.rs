@@ -108,7 +108,34 @@ pub struct UserReport {
     pub error: Option<String>,
 }
 
+/// How much a user's part of the report matters to its readers; a
+/// size-limited copy of a report leaves out the lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Newsworthiness {
+    /// Nothing to report.
+    Quiet,
+    /// Warnings, planned or skipped actions, a manual action needed: said
+    /// again by the next run.
+    Notice,
+    /// An action was executed (done or failed) or processing failed: said
+    /// once, by this run only.
+    Acted,
+}
+
 impl UserReport {
+    /// Where this user stands when a report must shrink.
+    pub fn newsworthiness(&self) -> Newsworthiness {
+        let executed =
+            self.actions.iter().any(|a| matches!(a.result, ActionResult::Done { .. } | ActionResult::Failed { .. }));
+        if executed || self.error.is_some() {
+            Newsworthiness::Acted
+        } else if self.has_news() {
+            Newsworthiness::Notice
+        } else {
+            Newsworthiness::Quiet
+        }
+    }
+
     /// Whether a person should read about this user: an action, a warning,
     /// an error, or a manual action needed.
     pub fn has_news(&self) -> bool {
@@ -148,6 +175,11 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// Length of `value`'s compact JSON (what a ledger item or a message holds).
+fn json_len<T: Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX)
+}
+
 /// Counts for metrics and summaries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
@@ -168,30 +200,79 @@ pub struct Counts {
 }
 
 impl AccountReport {
-    /// A copy whose JSON fits in `max_bytes`: users with nothing to report
-    /// go first, then users from the end of the list, counted in
-    /// [`AccountReport::users_omitted`]. Digests are built from such copies,
-    /// because a queue message or a ledger item has a size limit and a large
-    /// account's report may not.
+    /// A copy whose JSON fits in `max_bytes`, leaving out exactly as many
+    /// users as needed, counted in [`AccountReport::users_omitted`]. Users
+    /// go in order of [`UserReport::newsworthiness`] (nothing to report,
+    /// then warnings, planned or skipped actions and manual-action notes,
+    /// and only then users with an executed action or an error), from the
+    /// end of the list within each rank; so a key change is never left out
+    /// while a warning stays. Digests are built from such copies, because a
+    /// queue message or a ledger item has a size limit and a large account's
+    /// report may not. If even the users with executed actions do not all
+    /// fit, as many as fit are kept and the rest are counted (the digest
+    /// says how many users were left out; the full report is in the logs).
     pub fn fitted(&self, max_bytes: usize) -> AccountReport {
-        let size = |r: &AccountReport| serde_json::to_vec(r).map(|v| v.len()).unwrap_or(usize::MAX);
-        let mut out = self.clone();
-        if size(&out) <= max_bytes {
-            return out;
+        if json_len(self) <= max_bytes {
+            return self.clone();
         }
-        let before = out.users.len();
-        out.users.retain(UserReport::has_news);
-        out.users_omitted += before - out.users.len();
-        // Drop users in halving steps, then one by one, so a very large
-        // report does not cost one serialization per user.
-        let mut step = out.users.len() / 2;
-        while size(&out) > max_bytes && !out.users.is_empty() {
-            let drop = step.max(1).min(out.users.len());
-            out.users.truncate(out.users.len() - drop);
-            out.users_omitted += drop;
-            step /= 2;
+        // Each user is serialized once; the report's size for any cut is then
+        // the empty report's size (whose `users_omitted` count changes with
+        // the cut) plus the kept users and the commas between them, so the
+        // smallest cut that fits is found exactly in one pass.
+        let sizes: Vec<usize> = self.users.iter().map(json_len).collect();
+        let mut order: Vec<usize> = (0..self.users.len()).collect();
+        order.sort_by_key(|&i| (self.users[i].newsworthiness(), std::cmp::Reverse(i)));
+        let shell = |omitted: usize| {
+            json_len(&AccountReport { users: Vec::new(), users_omitted: self.users_omitted + omitted, ..self.header() })
+        };
+        let mut kept_bytes: usize = sizes.iter().sum();
+        let mut cut = 0;
+        loop {
+            let kept = self.users.len() - cut;
+            if cut == self.users.len() || shell(cut) + kept_bytes + kept.saturating_sub(1) <= max_bytes {
+                break;
+            }
+            kept_bytes -= sizes[order[cut]];
+            cut += 1;
         }
-        out
+        let dropped: std::collections::BTreeSet<usize> = order[..cut].iter().copied().collect();
+        let acted_dropped =
+            dropped.iter().filter(|&&i| self.users[i].newsworthiness() == Newsworthiness::Acted).count();
+        if acted_dropped > 0 {
+            tracing::warn!(
+                run_id = %self.run_id,
+                account_id = %self.account_id,
+                users_omitted = cut,
+                with_executed_actions = acted_dropped,
+                max_bytes,
+                "users with executed actions left out of a size-limited copy of the report; the full report is in the logs"
+            );
+        }
+        AccountReport {
+            users: self
+                .users
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !dropped.contains(i))
+                .map(|(_, u)| u.clone())
+                .collect(),
+            users_omitted: self.users_omitted + cut,
+            ..self.header()
+        }
+    }
+
+    /// This report without its users (and with their omitted count).
+    fn header(&self) -> AccountReport {
+        AccountReport {
+            run_id: self.run_id.clone(),
+            account_id: self.account_id.clone(),
+            account_name: self.account_name.clone(),
+            account_email: self.account_email.clone(),
+            mode: self.mode,
+            status: self.status.clone(),
+            users: Vec::new(),
+            users_omitted: self.users_omitted,
+        }
     }
 
     /// Counts of this account's outcomes.
@@ -240,5 +321,132 @@ impl RunReport {
     /// True when every account succeeded or is not enrolled, and no user or action failed.
     pub fn all_succeeded(&self) -> bool {
         self.accounts.iter().all(|a| !matches!(a.status, AccountStatus::Failed { .. }) && a.counts().failed == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::{Reason, Severity};
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z").unwrap().to_utc()
+    }
+
+    fn warned(name: &str) -> UserReport {
+        UserReport {
+            user_name: name.into(),
+            status: UserStatus::Managed,
+            owner_email: Some(format!("{name}@example.com")),
+            secret_arn: None,
+            actions: vec![],
+            warnings: vec![Warning {
+                account_id: "200000000001".into(),
+                user_name: name.into(),
+                access_key_id: "AKIAWARNED0000000001".into(),
+                upcoming: Some(ActionKind::Rotate),
+                reason: Reason::Expired,
+                due: Some(at()),
+                severity: Severity::Warning,
+                message: "key will be rotated on 2026-11-20".into(),
+            }],
+            error: None,
+        }
+    }
+
+    fn acted(name: &str, result: ActionResult) -> UserReport {
+        let mut user = warned(name);
+        user.warnings.clear();
+        user.actions.push(ActionReport {
+            access_key_id: "AKIAACTED00000000001".into(),
+            action: ActionKind::Rotate,
+            reason: Reason::Expired,
+            due: at(),
+            result,
+        });
+        user
+    }
+
+    fn report(users: Vec<UserReport>) -> AccountReport {
+        AccountReport {
+            run_id: "run-1".into(),
+            account_id: "200000000001".into(),
+            account_name: "dev".into(),
+            account_email: None,
+            mode: EffectiveMode::Enforce,
+            status: AccountStatus::Succeeded,
+            users,
+            users_omitted: 0,
+        }
+    }
+
+    /// Regression (issue 8, defect 5): users were dropped in halving steps,
+    /// so a report one byte too large lost half its users.
+    #[test]
+    fn fitting_leaves_out_exactly_the_users_needed() {
+        let big = report((0..64).map(|i| warned(&format!("user-{i:03}"))).collect());
+        let full = json_len(&big);
+        let one_short = big.fitted(full - 1);
+        assert_eq!(one_short.users_omitted, 1, "one byte over costs one user, not half of them");
+        assert_eq!(one_short.users.len(), 63);
+        assert_eq!(one_short.users.last().unwrap().user_name, "user-062", "the last user of the list goes first");
+
+        // For every limit, the copy is the smallest cut that fits: the same
+        // users without the last `k` (all are equally newsworthy here).
+        let without_last = |k: usize| {
+            let mut r = big.clone();
+            r.users.truncate(r.users.len() - k);
+            r.users_omitted = k;
+            r
+        };
+        for limit in (0..full).step_by(997) {
+            let fitted = big.fitted(limit);
+            let k = fitted.users_omitted;
+            assert_eq!(fitted, without_last(k), "limit {limit}");
+            if k > 0 && k < big.users.len() {
+                assert!(json_len(&fitted) <= limit, "limit {limit}");
+                assert!(json_len(&without_last(k - 1)) > limit, "limit {limit}: {k} users left out, one fewer fits");
+            }
+        }
+        // A copy of a copy keeps counting.
+        let twice = one_short.fitted(json_len(&one_short) - 1);
+        assert_eq!((twice.users.len(), twice.users_omitted), (62, 2));
+    }
+
+    /// Regression (issue 8, defect 5): a user whose key was rotated (or whose
+    /// rotation failed) was dropped from the end of the list while users with
+    /// mere warnings stayed, so its owner never heard of the new key.
+    #[test]
+    fn executed_actions_are_left_out_only_after_every_warning() {
+        let done = || ActionResult::Done { new_access_key_id: Some("AKIANEWKEY0000000001".into()) };
+        let mut users = vec![acted("a-rotated", done())];
+        users.extend((0..20).map(|i| warned(&format!("m-warned-{i:02}"))));
+        users.push(acted("z-failed", ActionResult::Failed { error: "iam `CreateAccessKey` throttled".into() }));
+        let big = report(users);
+        let only_acted = report(vec![big.users[0].clone(), big.users[21].clone()]);
+        let limit = json_len(&AccountReport { users_omitted: 20, ..only_acted.clone() });
+        let fitted = big.fitted(limit);
+        let names: Vec<&str> = fitted.users.iter().map(|u| u.user_name.as_str()).collect();
+        assert_eq!(names, ["a-rotated", "z-failed"], "every warning went before any executed action");
+        assert_eq!(fitted.users_omitted, 20);
+
+        // Too small even for the executed actions: keep as many as fit, count the rest.
+        let fitted = big.fitted(limit - 1);
+        let names: Vec<&str> = fitted.users.iter().map(|u| u.user_name.as_str()).collect();
+        assert_eq!(names, ["a-rotated"]);
+        assert_eq!(fitted.users_omitted, 21);
+        assert!(json_len(&fitted) < limit);
+    }
+
+    #[test]
+    fn users_rank_by_what_their_readers_would_miss() {
+        let quiet = UserReport { warnings: vec![], ..warned("q") };
+        assert_eq!(quiet.newsworthiness(), Newsworthiness::Quiet);
+        assert_eq!(warned("w").newsworthiness(), Newsworthiness::Notice);
+        assert_eq!(acted("p", ActionResult::Planned).newsworthiness(), Newsworthiness::Notice);
+        assert_eq!(acted("s", ActionResult::Skipped { why: "gone".into() }).newsworthiness(), Newsworthiness::Notice);
+        assert_eq!(acted("d", ActionResult::Done { new_access_key_id: None }).newsworthiness(), Newsworthiness::Acted);
+        let errored = UserReport { error: Some("secretsmanager throttled".into()), ..quiet };
+        assert_eq!(errored.newsworthiness(), Newsworthiness::Acted);
     }
 }
