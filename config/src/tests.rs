@@ -86,6 +86,39 @@ fn names_are_derived_once() {
     assert_eq!(names.secret_name_glob("111122223333"), "Account_111122223333_User_*_AccessKey");
 }
 
+/// The planner needs the old key retired before its replacement expires at
+/// the old key's age 2R (see `timeline_fits`; the runtime's timeline test
+/// `the_longest_valid_timeline_needs_no_person_and_one_day_more_does` shows
+/// the same bound from the planner's side).
+#[test]
+fn timelines_that_outlive_the_replacement_are_refused() {
+    let lifecycle = |r: u32, d: u32, x: u32| {
+        format!("lifecycle:\n  rotate_after_days: {r}\n  deactivate_after_days: {d}\n  delete_after_days: {x}\n")
+    };
+    let issues = |yaml: String| match Config::from_yaml_str(&yaml, None) {
+        Ok(_) => Vec::new(),
+        Err(ConfigError::Invalid { issues, .. }) => issues,
+        Err(other) => panic!("{other}"),
+    };
+    for (r, d, x) in [(90, 100, 110), (30, 59, 60), (30, 45, 50), (10, 15, 20)] {
+        assert_eq!(issues(lifecycle(r, d, x)), vec![], "{r}/{d}/{x}");
+    }
+    let found = issues(lifecycle(30, 90, 100));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].path, "lifecycle.deactivate_after_days");
+    assert!(found[0].message.contains("below 60") && found[0].message.contains("expires"), "{}", found[0].message);
+    let found = issues(lifecycle(30, 45, 61));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].path, "lifecycle.delete_after_days");
+    assert!(
+        found[0].message.contains("at most twice lifecycle.rotate_after_days (30), i.e. 60"),
+        "{}",
+        found[0].message
+    );
+    // Days out of order get only the ordering message.
+    assert_eq!(issues(lifecycle(30, 25, 100)).len(), 1);
+}
+
 #[test]
 fn a_user_name_with_a_comma_has_no_valid_secret_name() {
     let names = Config::builtin_default().names();

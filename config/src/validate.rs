@@ -118,6 +118,42 @@ fn lifecycle(l: &Lifecycle, out: &mut Issues) {
             "must be greater than 0 when set (leave it out to disable the check)".into()
         });
     }
+    timeline_fits(l, out);
+}
+
+/// Whether the timeline can run without a person, checked once the days are
+/// in order (0 < R < D < X): the replacement is created at the old key's age
+/// R and expires R days later, at the old key's age 2R. By then the old key
+/// must be retired (deactivated, D < 2R: else the planner sees two expired
+/// active keys) and deleted (X ≤ 2R: else the inactive key still holds the
+/// second of the two slots IAM allows when the replacement must rotate). At
+/// X = 2R the delete and the rotation fall in the same run, delete first.
+fn timeline_fits(l: &Lifecycle, out: &mut Issues) {
+    let (r, d, x) = (l.rotate_after_days, l.deactivate_after_days, l.delete_after_days);
+    if !(0 < r && r < d && d < x) {
+        return;
+    }
+    let expiry = u64::from(r) * 2;
+    if u64::from(d) >= expiry {
+        out.add(
+            "lifecycle.deactivate_after_days",
+            format!(
+                "lifecycle.deactivate_after_days ({d}) must be less than twice lifecycle.rotate_after_days ({r}), \
+                 i.e. below {expiry}: the replacement created at the old key's age {r} expires at its age {expiry}, \
+                 before the old key would be deactivated, and two expired active keys need a person"
+            ),
+        );
+    } else if u64::from(x) > expiry {
+        out.add(
+            "lifecycle.delete_after_days",
+            format!(
+                "lifecycle.delete_after_days ({x}) must be at most twice lifecycle.rotate_after_days ({r}), i.e. \
+                 {expiry}: the replacement created at the old key's age {r} must be rotated at the old key's age \
+                 {expiry}, and until the inactive old key is deleted it holds the second of the two key slots IAM \
+                 allows, so the rotation is blocked"
+            ),
+        );
+    }
 }
 
 fn secrets(file: &ConfigFile, out: &mut Issues) {

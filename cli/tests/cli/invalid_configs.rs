@@ -38,6 +38,18 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "must be at most 3650",
         ),
         c(
+            "replacement expires before the old key is deactivated",
+            "lifecycle:\n  rotate_after_days: 30\n  deactivate_after_days: 90\n  delete_after_days: 100\n",
+            "lifecycle.deactivate_after_days",
+            "lifecycle.deactivate_after_days (90) must be less than twice lifecycle.rotate_after_days (30), i.e. below 60",
+        ),
+        c(
+            "inactive key holds the slot when the replacement must rotate",
+            "lifecycle:\n  rotate_after_days: 30\n  deactivate_after_days: 45\n  delete_after_days: 61\n",
+            "lifecycle.delete_after_days",
+            "lifecycle.delete_after_days (61) must be at most twice lifecycle.rotate_after_days (30), i.e. 60",
+        ),
+        c(
             "warning longer than rotation",
             "lifecycle:\n  warn_before_days: 90\n",
             "lifecycle.warn_before_days",

@@ -158,3 +158,42 @@ fn shorter_policy_runs_on_its_own_days() {
     assert_eq!(log.days_of(Rotate, FIRST), [60]);
     assert_eq!(log.announced_days(Deactivate, OLD, day(45)), [43, 44]);
 }
+
+/// The bound `validate` puts on timelines (`delete_after_days ≤ 2 ×
+/// rotate_after_days`) is exactly the planner's: the replacement, created at
+/// the old key's age R, expires at the old key's age 2R. With X = 2R the old
+/// key's deletion falls in the same run as the replacement's rotation (the
+/// delete runs first and frees the slot), cycle after cycle, with no person
+/// needed; one day more and the inactive key blocks the rotation.
+#[test]
+fn the_longest_valid_timeline_needs_no_person_and_one_day_more_does() {
+    let longest = Policy { rotate_after_days: 30, deactivate_after_days: 59, delete_after_days: 60, ..policy() };
+    let (_, log) = simulate(user(vec![active(OLD, 0)]), &longest, 200, |_, _| {});
+    assert_eq!(log.days_of(Rotate, OLD), [30]);
+    assert_eq!(log.days_of(Deactivate, OLD), [59]);
+    assert_eq!(log.days_of(Delete, OLD), [60]);
+    assert_eq!(log.days_of(Rotate, FIRST), [60], "the replacement rotates the day its predecessor is deleted");
+    assert_eq!(log.actions.iter().filter(|(_, a, _)| *a == Rotate).count(), 6, "every 30 days");
+
+    let too_long = Policy { delete_after_days: 61, ..longest.clone() };
+    let mut sim = Sim::new(user(vec![active(OLD, 0)]));
+    let mut manual = Vec::new();
+    for d in 0..=70 {
+        let plan = plan_at(&sim.user, &too_long, day(d));
+        if status(&plan) == St::Manual {
+            manual.push(d);
+            assert_eq!(plan.warnings[0].reason, crate::lifecycle::Reason::InactiveKeyBlocksRotation, "day {d}");
+        }
+        sim.apply(&plan, day(d));
+    }
+    assert_eq!(manual, [60], "the replacement expires while the old key still holds the slot");
+
+    // Deactivating at 2R: the replacement is itself expired by then.
+    let late = Policy { deactivate_after_days: 60, delete_after_days: 61, ..longest };
+    let mut sim = Sim::new(user(vec![active(OLD, 0)]));
+    for d in 0..=60 {
+        let plan = plan_at(&sim.user, &late, day(d));
+        assert_eq!(status(&plan) == St::Manual, d == 60, "day {d}: {:?}", plan.warnings);
+        sim.apply(&plan, day(d));
+    }
+}
