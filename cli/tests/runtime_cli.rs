@@ -203,6 +203,36 @@ async fn plan_then_rotate_a_three_account_organization() {
     let bad = dir.path().join("bad.yaml");
     let (code, _, stderr) = rekey(&org, &["rotate", "--config", bad.to_str().unwrap()]);
     assert_eq!(code, 3, "{stderr}");
+
+    // `--force-user ACCOUNT_ID/NAME` forces that account's user only (bob's
+    // key is fresh everywhere), and the run covers that account alone; a bare
+    // name without `--account` is refused before any call (it used to rotate
+    // every account's bob).
+    let (first, others) = (&org.members[0], &org.members[1..]);
+    let mut bob_before = Vec::new();
+    for m in others {
+        bob_before.push(key_ids(moto, m, "bob").await);
+    }
+    let forced = format!("{first}/bob");
+    let (code, stdout, stderr) =
+        rekey(&org, &["rotate", "--config", config, "--output", "json", "--force-user", &forced]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let run: Value = serde_json::from_str(&stdout).expect("rotate prints the run report");
+    let accounts = run["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 1, "{run}");
+    assert_eq!(accounts[0]["account_id"], first.as_str());
+    let action = &user(&accounts[0], "bob")["actions"][0];
+    assert_eq!(
+        (&action["action"], &action["reason"], &action["result"]),
+        (&"rotate".into(), &"forced".into(), &"done".into())
+    );
+    assert_eq!(key_ids(moto, first, "bob").await.len(), 2);
+    for (m, before) in others.iter().zip(bob_before) {
+        assert_eq!(key_ids(moto, m, "bob").await, before, "{m}: bob untouched");
+    }
+    let (code, stdout, stderr) = rekey(&org, &["rotate", "--config", config, "--force-user", "bob"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--account") && stdout.is_empty(), "{stderr}");
 }
 
 /// `scripts/demo-org --run` seeds its own moto, runs plan, a dry run and

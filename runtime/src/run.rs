@@ -29,7 +29,8 @@ pub struct RunOptions {
     pub now: DateTime<Utc>,
     /// Force audit mode.
     pub dry_run: bool,
-    /// Users rotated now whatever their key age.
+    /// Users rotated now whatever their key age (`NAME`, or `ACCOUNT_ID/NAME`
+    /// for that account only; see [`crate::inventory::forced_in`]).
     pub force_rotate: Vec<String>,
     /// Only these accounts.
     pub account_ids: Vec<String>,

@@ -3,10 +3,10 @@
 //! then the digests sent directly through SES (no queues).
 
 use super::plan::{execute, planning_time, Invocation, ReportView};
-use crate::exit::{VerbResult, FAILED, OK};
+use crate::exit::{Failure, VerbResult, FAILED, OK, USAGE};
 use crate::output::{emit, Format};
 use chrono::Utc;
-use rekey_config::Config;
+use rekey_config::{AccountId, Config};
 use rekey_runtime::run::RunOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,10 +15,13 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Uses the config's `mode` (audit unless it says enforce); `--dry-run` forces audit. \
 Uses the standard AWS SDK configuration (profile, region, AWS_ENDPOINT_URL).\n\n\
+`--force-user NAME` needs `--account` (NAME is forced in each account given); `--force-user ACCOUNT_ID/NAME` \
+forces NAME in that account only, and without `--account` the run covers just the accounts named this way.\n\n\
 Exit codes: 0 every account succeeded (or is not enrolled) and every email was sent; 1 an account, user, \
-action or email failed (see the report); 2 `--account` not covered by the config; 3 invalid config or email \
-template; 5 AWS set-up failed (credentials, Organizations).\n\n\
-Examples:\n  rekey rotate --config rekey.yaml --dry-run\n  rekey rotate --config rekey.yaml --account 111122223333 --force-user alice --output json")]
+action or email failed (see the report); 2 `--account` not covered by the config, or `--force-user NAME` \
+without `--account`; 3 invalid config or email template; 5 AWS set-up failed (credentials, Organizations).\n\n\
+Examples:\n  rekey rotate --config rekey.yaml --dry-run\n  rekey rotate --config rekey.yaml --account 111122223333 --force-user alice --output json\n  \
+rekey rotate --config rekey.yaml --force-user 111122223333/alice")]
 pub struct Args {
     /// The configuration file.
     #[arg(long, value_name = "FILE")]
@@ -29,8 +32,9 @@ pub struct Args {
     /// Force audit mode: change nothing, still send the digests.
     #[arg(long)]
     pub dry_run: bool,
-    /// Rotate this user's keys now whatever their age (repeatable).
-    #[arg(long = "force-user", value_name = "NAME")]
+    /// Rotate this user's keys now whatever their age (repeatable): `NAME`
+    /// with `--account`, or `ACCOUNT_ID/NAME`.
+    #[arg(long = "force-user", value_name = "[ACCOUNT_ID/]NAME")]
     pub force_users: Vec<String>,
     /// Accounts processed at once (default: `lambda.rotation_max_concurrency`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -48,13 +52,15 @@ pub struct Args {
 
 /// Runs the flow; exit 0 when everything succeeded, 1 otherwise.
 pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
+    // Checked before anything else: a usage error must not start a run.
+    let (account_ids, force_rotate) = scope(args.accounts, args.force_users)?;
     let config = Config::load(&args.config)?;
     let options = RunOptions {
         run_id: rekey_runtime::inventory::run_id(Utc::now(), "rotate"),
         now: planning_time(Utc::now(), None),
         dry_run: args.dry_run,
-        force_rotate: args.force_users,
-        account_ids: args.accounts,
+        force_rotate,
+        account_ids,
         concurrency: args.concurrency.unwrap_or(config.lambda.rotation_max_concurrency) as usize,
         send_notifications: true,
     };
@@ -66,4 +72,45 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
     })?;
     emit(out, args.output, &ReportView { report: &outcome.report, emails: &outcome.emails })?;
     Ok(if outcome.all_succeeded() { OK } else { FAILED })
+}
+
+/// The run's accounts and forced users from `--account` and `--force-user`.
+///
+/// A bare `--force-user NAME` used to rotate NAME in every account of the
+/// organization, where the same name may belong to unrelated users; it now
+/// needs `--account`. `ACCOUNT_ID/NAME` (IAM user names cannot contain `/`)
+/// forces NAME in that account only; without `--account`, the run covers
+/// exactly the accounts named so.
+fn scope(accounts: Vec<String>, force_users: Vec<String>) -> Result<(Vec<String>, Vec<String>), Failure> {
+    let usage = |message: String| Failure::new(USAGE, anyhow::anyhow!(message));
+    let mut named = Vec::new();
+    for entry in &force_users {
+        match entry.split_once('/') {
+            Some((account, name)) => {
+                if account.parse::<AccountId>().is_err() || name.is_empty() || name.contains('/') {
+                    return Err(usage(format!(
+                        "`--force-user {entry}`: expected `ACCOUNT_ID/NAME` with a 12-digit account id and a user name"
+                    )));
+                }
+                if !accounts.is_empty() && !accounts.iter().any(|a| a == account) {
+                    return Err(usage(format!(
+                        "`--force-user {entry}` names account `{account}`, which is not among the `--account` \
+                         options: add `--account {account}`, or drop the account from `--force-user`"
+                    )));
+                }
+                if !named.iter().any(|a| a == account) {
+                    named.push(account.to_string());
+                }
+            }
+            None if accounts.is_empty() => {
+                return Err(usage(format!(
+                    "`--force-user {entry}` needs the account to rotate it in: add `--account ACCOUNT_ID`, or write \
+                     `--force-user ACCOUNT_ID/{entry}` (without either, every account's `{entry}` would be rotated)"
+                )));
+            }
+            None => {}
+        }
+    }
+    let accounts = if accounts.is_empty() { named } else { accounts };
+    Ok((accounts, force_users))
 }

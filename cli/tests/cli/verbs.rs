@@ -141,6 +141,50 @@ fn usage_errors_exit_2() {
     assert_eq!(rekey(dir.path(), &["ls", "--output", "xml"]).code, 2);
 }
 
+/// `rotate --force-user NAME` without `--account` used to rotate NAME in
+/// every account. It is a usage error now (exit 2, before the config is even
+/// read, so no AWS call), and the message says the two ways to fix it; the
+/// qualified `ACCOUNT_ID/NAME` must be well formed and among `--account`.
+/// (`runtime_cli.rs` rotates with the qualified form on moto.)
+#[test]
+fn rotate_force_user_needs_an_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["--force-user", "alice"], &["`--force-user alice`", "--account ACCOUNT_ID", "ACCOUNT_ID/alice"]),
+        (&["--force-user", "111122223333/bob", "--force-user", "alice"], &["`--force-user alice`"]),
+        (&["--force-user", "1111/alice"], &["`--force-user 1111/alice`", "12-digit account id"]),
+        (
+            &["--account", "111122223333", "--force-user", "222233334444/alice"],
+            &["`222233334444`", "not among the `--account`", "add `--account 222233334444`"],
+        ),
+    ];
+    for (extra, fragments) in cases {
+        let mut args = vec!["rotate", "--config", "missing.yaml"];
+        args.extend_from_slice(extra);
+        let run = rekey(dir.path(), &args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(run.stderr.starts_with("error: "), "{args:?}: {}", run.stderr);
+        for fragment in fragments {
+            assert!(run.stderr.contains(fragment), "{args:?}: `{fragment}` missing from {}", run.stderr);
+        }
+        assert_eq!(run.stdout, "");
+    }
+    // Well-formed scopes get past the check: the missing config is next (exit 3).
+    for extra in [
+        &["--account", "111122223333", "--force-user", "alice"][..],
+        &["--force-user", "111122223333/alice"][..],
+        &["--account", "111122223333", "--force-user", "111122223333/alice", "--force-user", "bob"][..],
+    ] {
+        let mut args = vec!["rotate", "--config", "missing.yaml"];
+        args.extend_from_slice(extra);
+        let run = rekey(dir.path(), &args);
+        assert_eq!(run.code, 3, "{args:?}: {run:?}");
+    }
+    let help = rekey(dir.path(), &["rotate", "--help"]);
+    assert!(help.stdout.contains("--force-user 111122223333/alice"), "{}", help.stdout);
+    assert_eq!(entries_count(dir.path()), 0);
+}
+
 fn entries_count(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).unwrap().count()
 }

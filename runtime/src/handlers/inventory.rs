@@ -32,7 +32,8 @@ pub struct InventoryEvent {
     /// Force audit mode for this run (never forces enforce).
     #[serde(default)]
     pub dry_run: bool,
-    /// Users rotated now whatever their key age.
+    /// Users rotated now whatever their key age: `NAME` in every account of
+    /// the run, `ACCOUNT_ID/NAME` in that account only.
     #[serde(default)]
     pub force_rotate: Vec<String>,
     /// Only these accounts (each must be covered by the config).

@@ -23,7 +23,8 @@ pub struct InventoryRequest {
     pub run_id: String,
     /// Force audit mode.
     pub dry_run: bool,
-    /// Users whose keys are rotated now whatever their age.
+    /// Users whose keys are rotated now whatever their age: `NAME` in every
+    /// account of the run, `ACCOUNT_ID/NAME` in that account only (see [`forced_in`]).
     pub force_rotate: Vec<String>,
     /// When non-empty, only these accounts (each must be among the selected ones).
     pub account_ids: Vec<String>,
@@ -139,7 +140,20 @@ pub fn account_messages(accounts: &[OrgAccount], request: &InventoryRequest) -> 
             account_name: a.name.clone(),
             account_email: a.email.clone(),
             dry_run: request.dry_run,
-            force_rotate: request.force_rotate.clone(),
+            force_rotate: forced_in(&request.force_rotate, &a.id),
+        })
+        .collect()
+}
+
+/// The users forced in `account_id`: every unqualified `NAME`, and the
+/// `NAME` of each `ACCOUNT_ID/NAME` naming this account. IAM user names
+/// cannot contain `/`, so the qualified form is unambiguous.
+pub fn forced_in(force_rotate: &[String], account_id: &str) -> Vec<String> {
+    force_rotate
+        .iter()
+        .filter_map(|entry| match entry.split_once('/') {
+            Some((account, name)) => (account == account_id).then(|| name.to_string()),
+            None => Some(entry.clone()),
         })
         .collect()
 }

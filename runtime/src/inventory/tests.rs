@@ -211,6 +211,25 @@ fn messages_carry_run_id_and_request_options() {
 }
 
 #[test]
+fn a_qualified_forced_user_is_forced_in_its_account_only() {
+    let account = |id: &str| OrgAccount { id: id.into(), name: id.into(), email: None, state: AccountState::Active };
+    let request = InventoryRequest {
+        force_rotate: vec!["200000000001/alice".into(), "bob".into(), "200000000002/carol".into()],
+        ..InventoryRequest::default()
+    };
+    let messages = account_messages(&[account("200000000001"), account("200000000002")], &request);
+    let forced: Vec<(&str, Vec<String>)> =
+        messages.iter().map(|m| (m.account_id.as_str(), m.force_rotate.clone())).collect();
+    assert_eq!(
+        forced,
+        vec![
+            ("200000000001", vec!["alice".to_string(), "bob".to_string()]),
+            ("200000000002", vec!["bob".to_string(), "carol".to_string()])
+        ]
+    );
+}
+
+#[test]
 fn run_id_is_time_then_event_id() {
     let at = chrono::DateTime::parse_from_rfc3339("2026-11-29T22:00:00Z").unwrap().to_utc();
     assert_eq!(run_id(at, "1a2b3c4d-5e6f-7a8b"), "20261129T220000Z-1a2b3c4d");
