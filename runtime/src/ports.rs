@@ -210,6 +210,9 @@ pub struct SecretInfo {
     pub versions: BTreeMap<String, Vec<String>>,
     /// Regions the secret is replicated to.
     pub replica_regions: Vec<String>,
+    /// Set when someone scheduled the secret for deletion (it is in its
+    /// recovery window): no value can be written to it until it is restored.
+    pub deleted_date: Option<DateTime<Utc>>,
 }
 
 impl SecretInfo {

@@ -44,6 +44,7 @@ impl SecretStore for AwsSecrets {
                     versions: s.secret_versions_to_stages().map(versions).unwrap_or_default(),
                     // ListSecrets does not tell replicas; DescribeSecret does.
                     replica_regions: Vec::new(),
+                    deleted_date: s.deleted_date().map(super::to_chrono),
                 });
             }
         }
@@ -58,6 +59,7 @@ impl SecretStore for AwsSecrets {
                 tags: tags(s.tags()),
                 versions: s.version_ids_to_stages().map(versions).unwrap_or_default(),
                 replica_regions: s.replication_status().iter().filter_map(|r| r.region().map(str::to_string)).collect(),
+                deleted_date: s.deleted_date().map(super::to_chrono),
             })),
             Err(e) => {
                 let err = port_error("secretsmanager:DescribeSecret", name, e);

@@ -52,6 +52,50 @@ pub struct SecretFacts {
     /// When a rotation was recorded as started and has not finished (the
     /// secret's `rekey:rotation-started` tag), even if no key was stored yet.
     pub rotation_started: Option<DateTime<Utc>>,
+    /// Until when the run that recorded the rotation holds it (its lease):
+    /// while it holds, no other run touches the user. `None`: no record, or
+    /// a record of an earlier rekey version (no lease).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_lease_until: Option<DateTime<Utc>>,
+    /// The run holding the lease, for messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_owner: Option<String>,
+    /// The user's key ids just before the recorded rotation created its key:
+    /// any other key was created by that rotation. `None` for a record of an
+    /// earlier rekey version (creation times are compared instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_before_rotation: Option<Vec<String>>,
+}
+
+/// A key created by a crashed run's rotation is created moments after the
+/// rotation was recorded. A key created more than this after the record was
+/// made by someone else (the next daily run would have cleaned up long
+/// before), so it is never taken for the rotation's key and deleted.
+pub const ORPHAN_WINDOW: chrono::Duration = chrono::Duration::hours(12);
+
+impl SecretFacts {
+    /// Whether a rotation is recorded and another run's lease on it holds at `now`.
+    pub fn rotation_leased_at(&self, now: DateTime<Utc>) -> bool {
+        self.rotation_started.is_some() && self.rotation_lease_until.is_some_and(|until| now < until)
+    }
+
+    /// Whether `key` was created by the recorded rotation: not among the keys
+    /// the user had when it started (or, for a record without them, created
+    /// at or after its start), and within [`ORPHAN_WINDOW`] of the start.
+    pub fn created_by_recorded_rotation(&self, key: &KeyFacts) -> bool {
+        self.new_since_record(key) && self.rotation_started.is_some_and(|started| key.created < started + ORPHAN_WINDOW)
+    }
+
+    /// Whether `key` is newer than the recorded rotation's start: not among
+    /// the keys the user had then (or, for a record without them, created at
+    /// or after the start).
+    pub fn new_since_record(&self, key: &KeyFacts) -> bool {
+        let Some(started) = self.rotation_started else { return false };
+        match &self.keys_before_rotation {
+            Some(known) => !known.contains(&key.access_key_id),
+            None => key.created >= started,
+        }
+    }
 }
 
 /// Everything the engine needs to know about one IAM user.
@@ -204,6 +248,9 @@ pub enum Reason {
     MalformedTag,
     /// IAM reported more than two keys for the user: no safe action.
     TooManyKeys,
+    /// Another run holds the lease of a rotation of this user: it is left
+    /// alone until that rotation finishes or the lease expires.
+    RotationInFlight,
 }
 
 /// One planned action. Everything a report or email line needs.

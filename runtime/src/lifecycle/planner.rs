@@ -43,6 +43,11 @@ fn plan_user(account_id: &str, user: &UserFacts, policy: &Policy, now: DateTime<
     keys.sort_by(|a, b| (a.created, &a.access_key_id).cmp(&(b.created, &b.access_key_id)));
 
     let recovery = recovery::recover(&mut ctx, keys);
+    if recovery.leased {
+        // Another run is mid-rotation: its new key may not be stored yet,
+        // and any action here could undo or duplicate its work.
+        return ctx.finish(exempt);
+    }
     let after_recovery = ctx.actions.len();
     keys::decide(&mut ctx, &recovery.keys, recovery.restart, &records);
     if recovery.completing {

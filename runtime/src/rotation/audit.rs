@@ -19,6 +19,7 @@
 //! secret rekey did not write, `GetSecretValue` of its current and pending
 //! versions. A user whose reads fail is recorded and the account goes on.
 
+use super::record::InFlight;
 use super::{ACCOUNT_TAG, ROTATION_STARTED_TAG, STAGE_CURRENT, STAGE_PENDING, VERSION_PREFIX};
 use crate::lifecycle::{
     self, AccountFacts, KeyFacts, KeyStatus, Policy, SecretFacts, UserFacts, DEACTIVATED_TAG_PREFIX,
@@ -167,11 +168,15 @@ fn current_and_pending(info: &SecretInfo) -> (Option<&str>, Option<&str>) {
 /// Secret facts from the listing alone (no value reads).
 fn secret_facts(info: &SecretInfo) -> SecretFacts {
     let (current_version, pending_version) = current_and_pending(info);
+    let record = info.tags.get(ROTATION_STARTED_TAG).and_then(|t| InFlight::parse(t));
     SecretFacts {
         arn: info.arn.clone(),
         current_key_id: current_version.and_then(key_of_version),
         pending_key_id: pending_version.and_then(key_of_version),
-        rotation_started: info.tags.get(ROTATION_STARTED_TAG).and_then(|t| report_date(t)),
+        rotation_started: record.as_ref().map(|r| r.started),
+        rotation_lease_until: record.as_ref().filter(|r| r.owner.is_some()).map(|r| r.expires),
+        rotation_owner: record.as_ref().and_then(|r| r.owner.clone()),
+        keys_before_rotation: record.and_then(|r| r.known_keys),
     }
 }
 
@@ -359,6 +364,7 @@ bob,arn:aws:iam::111111111111:user/bob,2020-01-01T00:00:00+00:00,false,N/A,N/A,N
             ]
             .into(),
             replica_regions: vec![],
+            deleted_date: None,
         };
         let f = secret_facts(&info);
         assert_eq!(f.current_key_id.as_deref(), Some("AKIAOLD"));

@@ -1,27 +1,46 @@
 //! The crash-safe executor: runs one user's planned actions in order.
 //!
-//! A rotation follows Secrets Manager's own four-step protocol, so a crash
-//! between any two steps leaves a state the next run's planner recognises
-//! (from `SecretFacts`) and completes or undoes:
-//! 1. record: create the secret if missing (tags, KMS key, resource policy,
-//!    missing replicas), tag it `rekey:rotation-started=<now>`;
+//! A rotation follows Secrets Manager's own protocol, so a crash between any
+//! two steps leaves a state the next run's planner recognises (from
+//! `SecretFacts`) and completes or undoes:
+//! 1. claim: create the secret if missing, or adopt one found by name (a
+//!    secret of the reference solution has the same name and no tags), then
+//!    write the in-flight record `rekey:rotation-started` (a lease with the
+//!    user's current key ids, see [`super::record`]) together with the
+//!    `rekey:managed`/`account`/`user` tags, and read it back: a run that
+//!    finds another's live lease leaves the user alone;
 //! 2. `CreateAccessKey`;
 //! 3. `PutSecretValue` as `AWSPENDING` with the idempotent token
-//!    `rekey-access-key-<AccessKeyId>` (on failure the new key is deleted);
+//!    `rekey-access-key-<AccessKeyId>`;
 //! 4. verify with STS `GetCallerIdentity` signed by the new key;
 //! 5. promote: `AWSCURRENT` moves to the new version (the old one becomes
-//!    `AWSPREVIOUS`), `AWSPENDING` is removed, the started tag untagged.
+//!    `AWSPREVIOUS`), `AWSPENDING` is removed, the record untagged.
+//!
+//! Every call may have taken effect although it returned an error (the
+//! server acted, the answer was lost, the SDK retried). So after an error
+//! the executor looks before it acts: a `CreateAccessKey` error re-lists the
+//! keys, and the record is dropped only when the list proves no new key
+//! exists (a key that does exist keeps its record, and the next run deletes
+//! it and rotates again, since its secret half was lost with the answer); a
+//! `PutSecretValue` error checks whether the version was stored; a stage
+//! move that errs checks whether the stage moved; a delete of a key that is
+//! already gone is done. The record is never rewritten with a later start
+//! time (a run finishing another's rotation takes over the lease only).
 //!
 //! Before any destructive action the user's keys are read again and the
 //! action is skipped if they changed. After a failed action the user's
 //! remaining actions are skipped (a rotate after a failed delete could
 //! otherwise exceed the two-key limit).
 
+use super::record::InFlight;
 use super::{version_id_for, ACCOUNT_TAG, MANAGED_TAG, ROTATION_STARTED_TAG, STAGE_CURRENT, STAGE_PENDING, USER_TAG};
 use crate::lifecycle::{
     ActionKind, KeyStatus, PlannedAction, UserFacts, DEACTIVATED_TAG_PREFIX, SEEN_INACTIVE_TAG_PREFIX,
 };
-use crate::ports::{AccessKeyInfo, IamAccount, NewAccessKey, NewSecret, Platform, SecretStore, SecretString};
+use crate::ports::{
+    AccessKeyInfo, ErrorKind, IamAccount, NewAccessKey, NewSecret, Platform, PortError, SecretInfo, SecretStore,
+    SecretString,
+};
 use crate::report::{ActionReport, ActionResult};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rekey_config::Config;
@@ -36,6 +55,8 @@ pub struct ExecContext<'a, P: Platform> {
     pub account_id: &'a str,
     /// The run's time (recorded in tags).
     pub now: DateTime<Utc>,
+    /// This invocation's lease owner token ([`super::record::new_owner`]).
+    pub owner: &'a str,
     /// For key verification.
     pub platform: &'a P,
     /// IAM of the member account.
@@ -116,7 +137,7 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
             if !key.is_empty() && find(key).is_none() && !keys.is_empty() {
                 return Err(Outcome::Skipped(format!("key `{key}` no longer exists")));
             }
-            rotate(ctx, user).await.map(Some)
+            rotate(ctx, user, &keys).await.map(Some)
         }
         ActionKind::CompleteRotation => {
             match find(key) {
@@ -133,7 +154,19 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
             if k.status == KeyStatus::Active && !other_active {
                 return Err(Outcome::Skipped(format!("key `{key}` is now the user's only active key")));
             }
-            ctx.iam.delete_access_key(name, key).await.map_err(failed)?;
+            // The plan was made from the record as the audit saw it; a run
+            // that started since may own this key and be about to store it.
+            let secret_name = ctx.config.names().secret_name(ctx.account_id, name);
+            let info = ctx.secrets.describe(&secret_name).await.map_err(failed)?;
+            if let Some(record) = info.as_ref().and_then(record_of) {
+                if record.held_by_other(ctx.owner, ctx.now) {
+                    return Err(Outcome::Skipped(leased_message(name, &record)));
+                }
+            }
+            if info.as_ref().is_some_and(|i| i.versions.contains_key(&version_id_for(key))) {
+                return Err(Outcome::Skipped(format!("key `{key}` has been stored in the user's secret since")));
+            }
+            delete_key(ctx, name, key).await.map_err(failed)?;
             Ok(None)
         }
         ActionKind::Deactivate => {
@@ -145,9 +178,14 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
                 Some(_) => return Err(Outcome::Skipped(format!("key `{key}` is already inactive"))),
                 None => return Err(Outcome::Skipped(format!("key `{key}` no longer exists"))),
             }
-            ctx.iam.set_access_key_status(name, key, KeyStatus::Inactive).await.map_err(failed)?;
+            // The record first: an inactive key without it is one rekey
+            // would never delete (and it would block the next rotation). A
+            // record on a key that stays active (the status change failed)
+            // is harmless: deletion only considers inactive keys, and the
+            // retry writes it again.
             let tag = BTreeMap::from([(format!("{DEACTIVATED_TAG_PREFIX}{key}"), rfc3339(ctx.now))]);
-            ctx.iam.tag_user(name, &tag).await.map_err(|e| failed(format!("key deactivated, but {e}")))?;
+            ctx.iam.tag_user(name, &tag).await.map_err(failed)?;
+            ctx.iam.set_access_key_status(name, key, KeyStatus::Inactive).await.map_err(failed)?;
             Ok(None)
         }
         ActionKind::Delete => {
@@ -156,7 +194,7 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
                 Some(_) => return Err(Outcome::Skipped(format!("key `{key}` is active again"))),
                 None => return Err(Outcome::Skipped(format!("key `{key}` no longer exists"))),
             }
-            ctx.iam.delete_access_key(name, key).await.map_err(failed)?;
+            delete_key(ctx, name, key).await.map_err(failed)?;
             // Drop the key's records: IAM allows 50 tags per user.
             let stale: Vec<String> = [DEACTIVATED_TAG_PREFIX, SEEN_INACTIVE_TAG_PREFIX]
                 .iter()
@@ -177,6 +215,15 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
             ctx.iam.tag_user(name, &tag).await.map_err(failed)?;
             Ok(None)
         }
+    }
+}
+
+/// `DeleteAccessKey`; a key already gone counts as deleted (a retried
+/// delete whose first attempt took effect answers `NoSuchEntity`).
+async fn delete_key<P: Platform>(ctx: &ExecContext<'_, P>, user: &str, key: &str) -> Result<(), PortError> {
+    match ctx.iam.delete_access_key(user, key).await {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -208,37 +255,61 @@ pub fn resource_policy(user_arn: &str, extra_readers: &[String]) -> String {
     .to_string()
 }
 
-/// Step 1: the secret exists with its tags, policy and replicas, and the
-/// rotation is recorded as started. Returns the secret's ARN and the
-/// version currently holding `AWSCURRENT`.
-async fn record_start<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts) -> Step<(String, Option<String>)> {
+/// The in-flight record a secret carries, if any.
+fn record_of(info: &SecretInfo) -> Option<InFlight> {
+    info.tags.get(ROTATION_STARTED_TAG).and_then(|v| InFlight::parse(v))
+}
+
+fn leased_message(user: &str, record: &InFlight) -> String {
+    format!(
+        "another run (`{}`) is rotating `{user}` (lease until {}): left to it",
+        record.owner.as_deref().unwrap_or("unknown"),
+        rfc3339(record.expires)
+    )
+}
+
+/// How a claim treats the record it finds.
+enum Claim {
+    /// A new rotation over the user's keys as listed just before.
+    Start { known_keys: Vec<String> },
+    /// Finishing the recorded rotation: take over its lease, keep its start.
+    TakeOver,
+}
+
+/// A claimed secret: its ARN and the version holding `AWSCURRENT`.
+struct Claimed {
+    arn: String,
+    current: Option<String>,
+}
+
+/// Step 1: the secret exists with its tags, policy and replicas, and this
+/// invocation holds the rotation's record.
+async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Claim) -> Step<Claimed> {
     let names = ctx.config.names();
     let name = names.secret_name(ctx.account_id, &user.user_name);
-    let existing = ctx.secrets.describe(&name).await.map_err(failed)?;
-    let (arn, current, replicas) = match existing {
-        Some(info) => {
-            let current = info.version_with(STAGE_CURRENT).map(str::to_string);
-            (info.arn, current, info.replica_regions)
-        }
-        None => {
-            let secret = NewSecret {
-                name: name.clone(),
-                description: format!(
-                    "Access key of IAM user `{}` in account `{}`, rotated by rekey",
-                    user.user_name, ctx.account_id
-                ),
-                kms_key_id: ctx.config.secrets.kms_key_arn.as_ref().map(ToString::to_string),
-                tags: BTreeMap::from([
-                    (MANAGED_TAG.to_string(), "true".to_string()),
-                    (ACCOUNT_TAG.to_string(), ctx.account_id.to_string()),
-                    (USER_TAG.to_string(), user.user_name.clone()),
-                ]),
-            };
-            (ctx.secrets.create(&secret).await.map_err(failed)?, None, Vec::new())
-        }
+    let (arn, existing) = match ctx.secrets.describe(&name).await.map_err(failed)? {
+        Some(info) => (info.arn.clone(), Some(info)),
+        None => create_secret(ctx, user, &name).await?,
     };
+    if let Some(info) = &existing {
+        if let Some(deleted) = info.deleted_date {
+            return Err(failed(format!(
+                "the user's secret `{name}` was scheduled for deletion on {} and cannot take a new key: restore \
+                 it (`aws secretsmanager restore-secret --secret-id {name}`), or wait until it is deleted and \
+                 rekey creates a new one",
+                rfc3339(deleted)
+            )));
+        }
+    }
+    let found = existing.as_ref().and_then(record_of);
+    if let Some(record) = &found {
+        if record.held_by_other(ctx.owner, ctx.now) {
+            return Err(Outcome::Skipped(leased_message(&user.user_name, record)));
+        }
+    }
     let extra: Vec<String> = ctx.config.secrets.extra_reader_principals.iter().map(ToString::to_string).collect();
     ctx.secrets.put_resource_policy(&arn, &resource_policy(&user.user_arn, &extra)).await.map_err(failed)?;
+    let replicas = existing.as_ref().map(|i| i.replica_regions.clone()).unwrap_or_default();
     let missing: Vec<String> = ctx
         .config
         .secrets
@@ -250,41 +321,180 @@ async fn record_start<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts) -
     if !missing.is_empty() {
         ctx.secrets.replicate(&arn, &missing).await.map_err(failed)?;
     }
-    let started = BTreeMap::from([(ROTATION_STARTED_TAG.to_string(), rfc3339(ctx.now))]);
-    ctx.secrets.tag(&arn, &started).await.map_err(failed)?;
-    Ok((arn, current))
+    let record = match (how, found) {
+        (Claim::TakeOver, Some(found)) => found.taken_over(ctx.owner, ctx.now),
+        (Claim::TakeOver, None) => InFlight::start(ctx.owner, ctx.now, Vec::new()),
+        (Claim::Start { known_keys }, _) => InFlight::start(ctx.owner, ctx.now, known_keys),
+    };
+    let value = record.tag_value();
+    // One call adopts a secret found by name (the audit lists only tagged
+    // secrets, so an untagged one's pending version would never be seen
+    // again) and writes the record.
+    let tags = BTreeMap::from([
+        (MANAGED_TAG.to_string(), "true".to_string()),
+        (ACCOUNT_TAG.to_string(), ctx.account_id.to_string()),
+        (USER_TAG.to_string(), user.user_name.clone()),
+        (ROTATION_STARTED_TAG.to_string(), value.clone()),
+    ]);
+    ctx.secrets.tag(&arn, &tags).await.map_err(failed)?;
+    // Read it back: of two runs that wrote at once, the one whose value
+    // stands goes on; the other leaves the user to it.
+    let confirmed = ctx.secrets.describe(&arn).await.map_err(failed)?;
+    let confirmed = confirmed.ok_or_else(|| failed(format!("secret `{name}` disappeared while being claimed")))?;
+    match confirmed.tags.get(ROTATION_STARTED_TAG) {
+        Some(v) if *v == value => {}
+        Some(v) => {
+            let other = InFlight::parse(v);
+            let why = other.map(|r| leased_message(&user.user_name, &r));
+            return Err(Outcome::Skipped(why.unwrap_or_else(|| "another run claimed the rotation".to_string())));
+        }
+        None => return Err(Outcome::Skipped("another run finished the rotation meanwhile".to_string())),
+    }
+    Ok(Claimed { arn, current: confirmed.version_with(STAGE_CURRENT).map(str::to_string) })
 }
 
-/// A full rotation; returns the new key id.
-async fn rotate<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts) -> Step<String> {
-    let (arn, current) = record_start(ctx, user).await?;
+/// `CreateSecret`, tagged. A create that errs may have taken effect (or a
+/// concurrent run created it): look the name up before giving up.
+async fn create_secret<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    user: &UserFacts,
+    name: &str,
+) -> Step<(String, Option<SecretInfo>)> {
+    let secret = NewSecret {
+        name: name.to_string(),
+        description: format!(
+            "Access key of IAM user `{}` in account `{}`, rotated by rekey",
+            user.user_name, ctx.account_id
+        ),
+        kms_key_id: ctx.config.secrets.kms_key_arn.as_ref().map(ToString::to_string),
+        tags: BTreeMap::from([
+            (MANAGED_TAG.to_string(), "true".to_string()),
+            (ACCOUNT_TAG.to_string(), ctx.account_id.to_string()),
+            (USER_TAG.to_string(), user.user_name.clone()),
+        ]),
+    };
+    match ctx.secrets.create(&secret).await {
+        Ok(arn) => Ok((arn, None)),
+        Err(e) => match ctx.secrets.describe(name).await {
+            Ok(Some(info)) => Ok((info.arn.clone(), Some(info))),
+            _ => Err(failed(e)),
+        },
+    }
+}
+
+/// Drops this invocation's record, if it is still this invocation's.
+/// Best effort: a record left behind only makes the next run look again.
+async fn release<P: Platform>(ctx: &ExecContext<'_, P>, arn: &str) {
+    let ours = match ctx.secrets.describe(arn).await {
+        Ok(Some(info)) => record_of(&info).is_some_and(|r| r.owner.as_deref() == Some(ctx.owner)),
+        _ => false,
+    };
+    if ours {
+        if let Err(e) = ctx.secrets.untag(arn, &[ROTATION_STARTED_TAG.to_string()]).await {
+            tracing::warn!(secret = arn, error = %e, "could not drop a rotation record; the next run checks it again");
+        }
+    }
+}
+
+/// A full rotation; returns the new key id. `keys` are the user's keys as
+/// listed just before.
+async fn rotate<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, keys: &[AccessKeyInfo]) -> Step<String> {
+    let known_keys: Vec<String> = keys.iter().map(|k| k.access_key_id.clone()).collect();
+    let Claimed { arn, current } = claim(ctx, user, Claim::Start { known_keys: known_keys.clone() }).await?;
     let new_key = match ctx.iam.create_access_key(&user.user_name).await {
         Ok(k) => k,
-        Err(e) => {
-            // Nothing was created: drop the record so no later key is taken
-            // for an orphan of this attempt.
-            let _ = ctx.secrets.untag(&arn, &[ROTATION_STARTED_TAG.to_string()]).await;
-            return Err(failed(e));
-        }
+        Err(e) => return Err(after_failed_create(ctx, user, &arn, &known_keys, e).await),
     };
     let version = version_id_for(&new_key.access_key_id);
     if let Err(e) = ctx.secrets.put_pending(&arn, &version, &secret_value(&user.user_name, &new_key)).await {
-        // Compensation: a key whose secret was never stored is useless.
-        let undo = ctx.iam.delete_access_key(&user.user_name, &new_key.access_key_id).await;
-        let _ = ctx.secrets.untag(&arn, &[ROTATION_STARTED_TAG.to_string()]).await;
-        return Err(failed(match undo {
-            Ok(()) => format!("{e}; the new key `{}` was deleted again", new_key.access_key_id),
-            Err(u) => format!("{e}; deleting the new key `{}` also failed: {u}", new_key.access_key_id),
-        }));
+        // The version may be stored although the call erred.
+        let stored = matches!(ctx.secrets.describe(&arn).await, Ok(Some(info)) if info.versions.contains_key(&version));
+        if !stored {
+            return Err(undo_unstored_key(ctx, user, &arn, &known_keys, &new_key.access_key_id, e).await);
+        }
     }
     verify_and_promote(ctx, &arn, &new_key.access_key_id, &new_key.secret_access_key, &version, current.as_deref())
         .await?;
     Ok(new_key.access_key_id)
 }
 
+/// `CreateAccessKey` returned an error. The call may still have created a
+/// key (the answer was lost and the SDK's retry hit the two-key limit), so
+/// the keys are listed again, and the record is dropped only if no key
+/// beyond the known ones exists.
+async fn after_failed_create<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    user: &UserFacts,
+    arn: &str,
+    known_keys: &[String],
+    error: PortError,
+) -> Outcome {
+    let listed = match ctx.iam.list_access_keys(&user.user_name).await {
+        Ok(listed) => listed,
+        Err(list_error) => {
+            return failed(format!(
+                "{error}; the user's keys could not be listed again ({list_error}), so the rotation stays \
+                 recorded and the next run checks for a key this call may have created"
+            ))
+        }
+    };
+    let unknown: Vec<&str> =
+        listed.iter().map(|k| k.access_key_id.as_str()).filter(|id| !known_keys.iter().any(|k| k == id)).collect();
+    if unknown.is_empty() {
+        release(ctx, arn).await;
+        return failed(error);
+    }
+    // A new key exists. Whose? If the record is no longer ours, a
+    // concurrent run created it and is storing it: leave it alone.
+    let ours = match ctx.secrets.describe(arn).await {
+        Ok(Some(info)) => record_of(&info).is_some_and(|r| r.owner.as_deref() == Some(ctx.owner)),
+        _ => true,
+    };
+    if !ours {
+        return Outcome::Skipped(format!(
+            "another run created key `{}` for `{}` at the same time: left to it",
+            unknown.join("`, `"),
+            user.user_name
+        ));
+    }
+    failed(format!(
+        "{error}; yet key `{}` now exists: the call took effect and its answer, with the key's secret half, was \
+         lost. The rotation stays recorded: the next run deletes that key (no one can hold its secret) and \
+         rotates again",
+        unknown.join("`, `")
+    ))
+}
+
+/// The new key's secret could not be stored: delete the key (a key whose
+/// secret nobody has is useless and holds a slot). The record is dropped
+/// only when the key list then proves the key is gone.
+async fn undo_unstored_key<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    user: &UserFacts,
+    arn: &str,
+    known_keys: &[String],
+    key: &str,
+    error: PortError,
+) -> Outcome {
+    if let Err(undo) = delete_key(ctx, &user.user_name, key).await {
+        return failed(format!(
+            "{error}; deleting the new key `{key}` also failed: {undo}. The rotation stays recorded and the next \
+             run deletes that key"
+        ));
+    }
+    let gone = match ctx.iam.list_access_keys(&user.user_name).await {
+        Ok(listed) => listed.iter().all(|k| known_keys.contains(&k.access_key_id)),
+        Err(_) => false,
+    };
+    if gone {
+        release(ctx, arn).await;
+    }
+    failed(format!("{error}; the new key `{key}` was deleted again"))
+}
+
 /// Finishes a rotation a crashed run left with a pending version.
 async fn complete<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, key: &str) -> Step<()> {
-    let (arn, current) = record_start(ctx, user).await?;
+    let Claimed { arn, current } = claim(ctx, user, Claim::TakeOver).await?;
     let version = version_id_for(key);
     let info = ctx.secrets.describe(&arn).await.map_err(failed)?;
     // The pending version is rekey's own or (legacy) whatever holds AWSPENDING.
@@ -298,6 +508,30 @@ async fn complete<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, key: 
         .and_then(|v| v.get("SecretAccessKey").and_then(|s| s.as_str()).map(SecretString::new))
         .ok_or_else(|| failed(format!("pending version `{version}` of `{arn}` holds no SecretAccessKey")))?;
     verify_and_promote(ctx, &arn, key, &secret, &version, current.as_deref()).await
+}
+
+/// `UpdateSecretVersionStage`, accepting an error when a fresh look shows
+/// the stage where it was to go (a retried move whose first attempt took
+/// effect answers `InvalidParameterException`).
+async fn move_stage<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    arn: &str,
+    stage: &str,
+    to: Option<&str>,
+    from: Option<&str>,
+) -> Step<()> {
+    let Err(e) = ctx.secrets.move_stage(arn, stage, to, from).await else {
+        return Ok(());
+    };
+    let done = match ctx.secrets.describe(arn).await {
+        Ok(Some(info)) => info.version_with(stage) == to,
+        _ => false,
+    };
+    if done {
+        Ok(())
+    } else {
+        Err(failed(e))
+    }
 }
 
 /// Steps 4 and 5.
@@ -321,9 +555,11 @@ async fn verify_and_promote<P: Platform>(
     let fresh = ctx.secrets.describe(arn).await.map_err(failed)?;
     let current = fresh.as_ref().and_then(|i| i.version_with(STAGE_CURRENT)).or(current);
     if current != Some(version) {
-        ctx.secrets.move_stage(arn, STAGE_CURRENT, Some(version), current).await.map_err(failed)?;
+        move_stage(ctx, arn, STAGE_CURRENT, Some(version), current).await?;
     }
-    ctx.secrets.move_stage(arn, STAGE_PENDING, None, Some(version)).await.map_err(failed)?;
+    if fresh.as_ref().is_none_or(|i| i.version_with(STAGE_PENDING).is_some()) {
+        move_stage(ctx, arn, STAGE_PENDING, None, Some(version)).await?;
+    }
     ctx.secrets.untag(arn, &[ROTATION_STARTED_TAG.to_string()]).await.map_err(failed)?;
     Ok(())
 }

@@ -44,6 +44,8 @@ pub struct FakeSecret {
     pub policy: Option<String>,
     pub replicas: Vec<String>,
     pub kms_key_id: Option<String>,
+    /// Scheduled for deletion (by hand) at this time.
+    pub deleted_date: Option<DateTime<Utc>>,
 }
 
 impl FakeSecret {
@@ -65,6 +67,10 @@ pub struct World {
     pub calls: Vec<String>,
     /// Operations that fail (once each).
     pub fail_once: BTreeMap<String, ErrorKind>,
+    /// Operations that take effect and then fail (once each), as a call
+    /// whose answer was lost: e.g. `iam:CreateAccessKey` with
+    /// `LimitExceeded`, what the SDK's retry of it answers.
+    pub fail_after_effect: BTreeMap<String, ErrorKind>,
     /// After this operation succeeds, every later mutating call fails.
     pub crash_after: Option<String>,
     crashed: bool,
@@ -106,11 +112,16 @@ impl World {
         Ok(())
     }
 
-    /// Marks the crash point once `op` succeeded.
-    fn leave(&mut self, op: &str) {
+    /// Marks the crash point once `op` succeeded, and answers an injected
+    /// after-effect failure: the call took effect, the caller sees an error.
+    fn leave(&mut self, op: &'static str) -> PortResult<()> {
         if self.crash_after.as_deref() == Some(op) {
             self.crash_after = None;
             self.crashed = true;
+        }
+        match self.fail_after_effect.remove(op) {
+            Some(kind) => Err(PortError::new(kind, op, "", "injected failure after the call took effect")),
+            None => Ok(()),
         }
     }
 
@@ -119,6 +130,7 @@ impl World {
         self.crashed = false;
         self.crash_after = None;
         self.fail_once.clear();
+        self.fail_after_effect.clear();
         self.calls.clear();
     }
 
@@ -279,7 +291,7 @@ impl IamAccount for FakeIam {
             created,
             last_used: None,
         });
-        w.leave(op);
+        w.leave(op)?;
         Ok(NewAccessKey { access_key_id: id, secret_access_key: SecretString::new(secret), created })
     }
 
@@ -294,7 +306,7 @@ impl IamAccount for FakeIam {
             .find(|k| k.id == key_id)
             .ok_or_else(|| PortError::new(ErrorKind::NotFound, op, key_id, "no key"))?;
         k.status = status;
-        w.leave(op);
+        w.leave(op)?;
         Ok(())
     }
 
@@ -308,7 +320,7 @@ impl IamAccount for FakeIam {
         if u.keys.len() == before {
             return Err(PortError::new(ErrorKind::NotFound, op, key_id, "no key"));
         }
-        w.leave(op);
+        w.leave(op)?;
         Ok(())
     }
 
@@ -317,7 +329,7 @@ impl IamAccount for FakeIam {
         let mut w = self.fake.world();
         w.enter(&self.account, op, user)?;
         w.user(&self.account, op, user)?.tags.extend(tags.clone());
-        w.leave(op);
+        w.leave(op)?;
         Ok(())
     }
 
@@ -326,7 +338,7 @@ impl IamAccount for FakeIam {
         let mut w = self.fake.world();
         w.enter(&self.account, op, user)?;
         w.user(&self.account, op, user)?.tags.retain(|k, _| !keys.contains(k));
-        w.leave(op);
+        w.leave(op)?;
         Ok(())
     }
 }
@@ -341,7 +353,7 @@ impl FakeSecrets {
             return Err(PortError::new(ErrorKind::NotFound, op, id, "ResourceNotFoundException"));
         };
         let out = f(secret)?;
-        w.leave(op);
+        w.leave(op)?;
         Ok(out)
     }
 }
@@ -353,6 +365,7 @@ fn info(name: &str, s: &FakeSecret) -> SecretInfo {
         tags: s.tags.clone(),
         versions: s.versions.iter().map(|(k, v)| (k.clone(), v.stages.clone())).collect(),
         replica_regions: s.replicas.clone(),
+        deleted_date: s.deleted_date,
     }
 }
 
@@ -400,7 +413,7 @@ impl SecretStore for FakeSecrets {
                 ..FakeSecret::default()
             },
         );
-        w.leave(op);
+        w.leave(op)?;
         Ok(arn)
     }
 

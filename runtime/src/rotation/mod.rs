@@ -6,7 +6,8 @@
 //!
 //! Records rekey keeps in AWS (all documented in the README):
 //! - secret tags `rekey:managed=true`, `rekey:account`, `rekey:user`, and
-//!   `rekey:rotation-started=<RFC 3339>` while a rotation is in flight;
+//!   `rekey:rotation-started=<start> <owner> <lease end> <known keys>` while
+//!   a rotation is in flight ([`record`]: the record is also a lease);
 //! - secret versions whose id is `rekey-access-key-<AccessKeyId>`, so the
 //!   key a version holds is known from `ListSecrets` without reading values;
 //! - user tags `rekey:deactivated:<AccessKeyId>` and
@@ -14,6 +15,7 @@
 
 pub mod audit;
 pub mod execute;
+pub mod record;
 
 use crate::lifecycle::{self, ActionKind, Policy, UserPlan};
 use crate::messages::AccountMessage;
@@ -30,7 +32,7 @@ pub const ACCOUNT_TAG: &str = "rekey:account";
 /// Secret tag: the IAM user the key belongs to.
 pub const USER_TAG: &str = "rekey:user";
 /// Secret tag written before a key is created and removed once it is
-/// promoted: a rotation in flight (value: RFC 3339 start time).
+/// promoted: a rotation in flight, and the lease on it (value: see [`record`]).
 pub const ROTATION_STARTED_TAG: &str = "rekey:rotation-started";
 /// Staging label of the key applications use.
 pub const STAGE_CURRENT: &str = "AWSCURRENT";
@@ -150,10 +152,12 @@ pub async fn rotate_account<P: Platform>(
         }
     };
     let plan = lifecycle::plan(&audited.facts, &policy, now);
+    let owner = record::new_owner(&msg.run_id);
     let exec_ctx = execute::ExecContext {
         config,
         account_id: &msg.account_id,
         now,
+        owner: &owner,
         platform: &deps.platform,
         iam: &iam,
         secrets: &secrets,
@@ -218,12 +222,12 @@ pub async fn rotate_account<P: Platform>(
 /// Housekeeping only, so a failure is logged, not reported.
 async fn tidy_finished_rotation<S: crate::ports::SecretStore>(secrets: &S, user: &lifecycle::UserFacts) {
     let Some(secret) = &user.secret else { return };
-    let (Some(started), None, Some(current)) =
+    let (Some(_), None, Some(current)) =
         (secret.rotation_started, &secret.pending_key_id, secret.current_key_id.as_deref())
     else {
         return;
     };
-    if user.keys.iter().any(|k| k.access_key_id == current && k.created >= started) {
+    if user.keys.iter().any(|k| k.access_key_id == current && secret.new_since_record(k)) {
         if let Err(e) = secrets.untag(&secret.arn, &[ROTATION_STARTED_TAG.to_string()]).await {
             tracing::warn!(user = %user.user_name, error = %e, "could not remove a finished rotation's record");
         }
@@ -254,6 +258,8 @@ async fn store_credentials<P: Platform>(
 
 #[cfg(test)]
 pub(crate) mod fake;
+#[cfg(test)]
+mod regressions;
 #[cfg(test)]
 mod tests;
 

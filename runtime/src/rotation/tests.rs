@@ -294,6 +294,7 @@ async fn destructive_actions_are_skipped_when_the_keys_changed() {
         config: &cfg,
         account_id: ACCOUNT,
         now: t0(),
+        owner: "test-owner",
         platform: &fake,
         iam: &iam,
         secrets: &secrets,

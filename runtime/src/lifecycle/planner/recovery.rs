@@ -2,19 +2,20 @@
 //! the user's secret, and how to finish or undo it before anything else.
 //!
 //! The executor follows Secrets Manager's own protocol: record the rotation
-//! as started, create the key, store it as `AWSPENDING`, verify, promote to
-//! `AWSCURRENT`. A crash can stop it between any two steps; REF had no such
-//! protocol and lost the new secret (REF §5.2.1).
+//! as started (a lease, with the keys the user had), create the key, store
+//! it as `AWSPENDING`, verify, promote to `AWSCURRENT`. A crash can stop it
+//! between any two steps, and a call can take effect while its caller sees
+//! an error; the reference had no such protocol and lost the new secret
+//! when its run stopped after `CreateAccessKey`.
+//!
+//! While another run holds the record's lease, the user is left alone:
+//! that run may be between `CreateAccessKey` and storing the key, and its
+//! key would look exactly like an orphan.
 
-use super::Ctx;
+use super::{date, Ctx};
 use crate::lifecycle::model::*;
-use chrono::{DateTime, Duration, Utc};
-
-/// A crashed run creates its key moments after recording the rotation as
-/// started. A key created later than this after the record was made by
-/// someone else (the next daily run would have cleaned up long before), so
-/// it is never taken for an orphan and deleted.
-const ORPHAN_WINDOW: Duration = Duration::hours(12);
+use chrono::DateTime;
+use chrono::Utc;
 
 /// What recovery leaves for the lifecycle rules.
 pub(super) struct Recovery<'k> {
@@ -24,13 +25,29 @@ pub(super) struct Recovery<'k> {
     pub restart: bool,
     /// A `CompleteRotation` was planned: it runs alone this time.
     pub completing: bool,
+    /// Another run is rotating the user right now: plan nothing else.
+    pub leased: bool,
 }
 
 /// Plans the recovery actions for the user and returns what is left to decide.
 pub(super) fn recover<'k>(ctx: &mut Ctx<'_>, keys: Vec<&'k KeyFacts>) -> Recovery<'k> {
+    let nothing = |keys| Recovery { keys, restart: false, completing: false, leased: false };
     let Some(secret) = ctx.user.secret.as_ref() else {
-        return Recovery { keys, restart: false, completing: false };
+        return nothing(keys);
     };
+
+    if secret.rotation_leased_at(ctx.now) {
+        let owner = secret.rotation_owner.as_deref().unwrap_or("another run");
+        let until = secret.rotation_lease_until.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let message = format!(
+            "a rotation of this user by `{owner}` is in flight (its lease holds until {until}): rekey leaves the \
+             user alone until it finishes or the lease ends{}",
+            secret.rotation_started.map(|s| format!("; started {}", date(s))).unwrap_or_default()
+        );
+        let key = keys.first().map(|k| k.access_key_id.as_str()).unwrap_or("");
+        ctx.warn(key, None, Reason::RotationInFlight, secret.rotation_lease_until, Severity::Warning, message);
+        return Recovery { keys, restart: false, completing: false, leased: true };
+    }
 
     if let Some(pending) = secret.pending_key_id.as_deref() {
         if let Some(key) = keys.iter().find(|k| k.access_key_id == pending) {
@@ -38,34 +55,33 @@ pub(super) fn recover<'k>(ctx: &mut Ctx<'_>, keys: Vec<&'k KeyFacts>) -> Recover
                 // The key exists and its secret is stored: finish, never
                 // create a second key for the same rotation.
                 ctx.act(pending, ActionKind::CompleteRotation, Reason::InterruptedRotation, ctx.now);
-                return Recovery { keys, restart: false, completing: true };
+                return Recovery { keys, restart: false, completing: true, leased: false };
             }
             let message = format!(
                 "the pending key `{pending}` of an interrupted rotation is inactive, so rekey cannot verify and \
                  promote it: reactivate it, or delete it and clear the secret's pending version"
             );
             ctx.needs_person(pending, Some(ActionKind::CompleteRotation), Reason::InterruptedRotation, None, message);
-            return Recovery { keys, restart: false, completing: false };
+            return nothing(keys);
         }
     }
 
     // A pending version whose key is gone, or a started rotation with no
     // pending version, means the rotation has to be done again.
-    let mut restart = secret.pending_key_id.is_some();
+    let restart = secret.pending_key_id.is_some();
     let Some(started) = secret.rotation_started else {
-        return Recovery { keys, restart, completing: false };
+        return Recovery { keys, restart, completing: false, leased: false };
     };
     let current = secret.current_key_id.as_deref();
-    if keys.iter().any(|k| k.created >= started && Some(k.access_key_id.as_str()) == current) {
+    if keys.iter().any(|k| secret.new_since_record(k) && Some(k.access_key_id.as_str()) == current) {
         // The new key reached AWSCURRENT: the rotation finished and only
         // its record lingers. Rotating again would be a needless rotation.
-        return Recovery { keys, restart: false, completing: false };
+        return nothing(keys);
     }
-    restart = true;
+    let mut restart = true;
 
     let is_orphan = |k: &KeyFacts| {
-        k.created >= started
-            && k.created < started + ORPHAN_WINDOW
+        secret.created_by_recorded_rotation(k)
             // Never delete the key applications read from AWSCURRENT.
             && Some(k.access_key_id.as_str()) != current
             && Some(k.access_key_id.as_str()) != secret.pending_key_id.as_deref()
@@ -92,7 +108,7 @@ pub(super) fn recover<'k>(ctx: &mut Ctx<'_>, keys: Vec<&'k KeyFacts>) -> Recover
         }
     }
     kept.sort_by(|a, b| (a.created, &a.access_key_id).cmp(&(b.created, &b.access_key_id)));
-    Recovery { keys: kept, restart, completing: false }
+    Recovery { keys: kept, restart, completing: false, leased: false }
 }
 
 fn orphan_is_only_active_key(orphan: &KeyFacts, started: DateTime<Utc>) -> String {

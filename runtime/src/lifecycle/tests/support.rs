@@ -94,6 +94,7 @@ pub fn with_secret(
         current_key_id: current.map(str::to_string),
         pending_key_id: pending.map(str::to_string),
         rotation_started: started,
+        ..SecretFacts::default()
     });
     user
 }
@@ -248,6 +249,7 @@ impl Sim {
                         current_key_id: Some(new_id),
                         pending_key_id: None,
                         rotation_started: None,
+                        ..SecretFacts::default()
                     });
                 }
                 ActionKind::CompleteRotation => {
