@@ -12,32 +12,32 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// Where and how the main stack is deployed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub deployment: Deployment,
     /// The AWS Organization to cover. Absent: single-account mode, where only
     /// the deployment account itself is audited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<Organization>,
     /// Key lifecycle thresholds and rules.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub lifecycle: Lifecycle,
     /// `audit` (report only, the default) or `enforce` (rotate, deactivate, delete).
     #[serde(default)]
     pub mode: Mode,
     /// Where and how new keys are stored.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub secrets: Secrets,
     /// Who is told, and how.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub notifications: Notifications,
     /// When the inventory runs.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub schedule: Schedule,
     /// Optional VPC placement of the functions and the endpoints they need.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub vpc: Vpc,
     /// Lambda function settings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub lambda: Lambda,
 }
 
@@ -58,6 +58,7 @@ pub struct Deployment {
     /// CDK bootstrap qualifier used when `asset_bucket` is absent.
     pub bootstrap_qualifier: String,
     /// Tags applied to every stack (and so to every taggable resource).
+    #[serde(deserialize_with = "null_as_default")]
     pub tags: BTreeMap<String, String>,
 }
 
@@ -89,17 +90,22 @@ pub struct Organization {
     pub member_role_name: Option<ResourceName>,
     /// OU (or root) ids whose subtrees are audited, nested OUs included.
     /// Empty: the whole organization.
+    #[serde(deserialize_with = "null_as_default")]
     pub target_ou_ids: Vec<OuId>,
     /// When non-empty, only these accounts are audited.
+    #[serde(deserialize_with = "null_as_default")]
     pub include_account_ids: Vec<AccountId>,
     /// Accounts never audited.
+    #[serde(deserialize_with = "null_as_default")]
     pub exclude_account_ids: Vec<AccountId>,
     /// OUs whose subtrees are never audited.
+    #[serde(deserialize_with = "null_as_default")]
     pub exclude_ou_ids: Vec<OuId>,
     /// Audit the management account too (the member role is then deployed
     /// there as a plain stack, since StackSets never reach it).
     pub include_management_account: bool,
     /// How `rekey deploy` creates the StackSet.
+    #[serde(deserialize_with = "null_as_default")]
     pub stackset: StackSetSettings,
 }
 
@@ -192,8 +198,10 @@ pub struct Secrets {
     /// Secret name; `{account_id}` and `{user_name}` are replaced.
     pub name_pattern: String,
     /// Regions each secret is replicated to (only missing replicas are added).
+    #[serde(deserialize_with = "null_as_default")]
     pub replica_regions: Vec<Region>,
     /// Principals besides the key's owner allowed to read each secret.
+    #[serde(deserialize_with = "null_as_default")]
     pub extra_reader_principals: Vec<PrincipalArn>,
     /// Check a new key with STS `GetCallerIdentity` before promoting it.
     pub verify_new_key: bool,
@@ -230,6 +238,7 @@ pub struct Notifications {
     /// SES-verified sender. Absent: no email is sent; runs are still reported in logs.
     pub sender: Option<EmailAddress>,
     /// Recipients of every account's digest.
+    #[serde(deserialize_with = "null_as_default")]
     pub admin_recipients: Vec<EmailAddress>,
     /// Send each account's digest to the account's email from Organizations.
     pub notify_account_email: bool,
@@ -333,10 +342,13 @@ pub struct Vpc {
     /// The VPC.
     pub vpc_id: Option<VpcId>,
     /// Subnets for the functions and interface endpoints (several for multi-AZ).
+    #[serde(deserialize_with = "null_as_default")]
     pub subnet_ids: Vec<SubnetId>,
     /// Endpoints to create in the VPC endpoints stack.
+    #[serde(deserialize_with = "null_as_default")]
     pub endpoints: Vec<Endpoint>,
     /// Route tables the S3 gateway endpoint is attached to.
+    #[serde(deserialize_with = "null_as_default")]
     pub route_table_ids: Vec<RouteTableId>,
 }
 
@@ -409,4 +421,15 @@ impl Default for Lambda {
             rotation_max_concurrency: 5,
         }
     }
+}
+
+/// Reads YAML null (a section or list written with nothing after its colon,
+/// e.g. every line below `lifecycle:` commented out) as the default, the way
+/// rekey always read such files.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }

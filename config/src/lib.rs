@@ -10,6 +10,7 @@ mod file;
 mod ids;
 mod names;
 mod validate;
+pub mod yaml;
 
 pub use file::*;
 pub use ids::*;
@@ -178,8 +179,7 @@ impl Config {
     /// Reads, parses and validates a YAML file, and reads the email template
     /// overrides it names (paths relative to the file).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = read_config_file(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let origin = path.display().to_string();
         let file = parse_yaml(&text, Some(&origin))?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -299,7 +299,7 @@ impl Config {
 
     /// The YAML text of this config (normalized, without comments).
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(&self.file).expect("config serializes")
+        yaml::to_string(&self.file)
     }
 }
 
@@ -309,18 +309,37 @@ pub fn json_schema() -> serde_json::Value {
 }
 
 fn parse_yaml(text: &str, origin: Option<&str>) -> Result<ConfigFile, ConfigError> {
-    // An empty file means "all defaults".
-    let text = if text.trim().is_empty() { "{}" } else { text };
-    let de = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let inner = e.inner();
-        let mut message = inner.to_string();
-        // serde_yaml appends "at line X column Y" for most errors already;
-        // keep it, it points at the spot.
-        if let (Some(loc), false) = (inner.location(), message.contains(" at line ")) {
-            message = format!("{message} (line {}, column {})", loc.line(), loc.column());
-        }
-        ConfigError::Syntax { origin: origin.map(str::to_string), path: display_path(&e.path().to_string()), message }
+    // An empty file, one with only comments or a bare `---` means "all defaults".
+    let file: Option<ConfigFile> = yaml::from_str(text).map_err(|yaml::YamlError { path, message }| {
+        ConfigError::Syntax { origin: origin.map(str::to_string), path, message }
+    })?;
+    Ok(file.unwrap_or_else(|| yaml::from_str("{}").expect("an empty mapping is the all-defaults config")))
+}
+
+/// Reads a config file, refusing before parsing what no config can be: a
+/// file over [`yaml::MAX_CONFIG_BYTES`] (checked before reading, and again
+/// while reading, for files whose size is not known up front) or text that is
+/// not UTF-8.
+fn read_config_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let refuse = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidData, message);
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > yaml::MAX_CONFIG_BYTES as u64 {
+        return Err(refuse(yaml::too_large(usize::try_from(len).unwrap_or(usize::MAX))));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(yaml::MAX_CONFIG_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > yaml::MAX_CONFIG_BYTES {
+        return Err(refuse(format!(
+            "refused: the file is larger than {} bytes (1 MiB), the most a rekey config may be",
+            yaml::MAX_CONFIG_BYTES
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        refuse(format!("refused: the file is not UTF-8 text (invalid byte at offset {at}, line {line})"))
     })
 }
 

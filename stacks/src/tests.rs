@@ -289,7 +289,7 @@ fn yaml_copies_carry_the_same_template_without_tags() {
     for config in configs() {
         for s in synthesize(&config, &asset()).unwrap() {
             let yaml = s.template.to_yaml();
-            let parsed: Value = serde_yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            let parsed: Value = rekey_config::yaml::from_str(&yaml).unwrap_or_else(|e| panic!("{}: {e}", s.name));
             assert_eq!(parsed, s.template.to_value(), "{}", s.name);
         }
     }

@@ -330,7 +330,8 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
         c("mode misspelt", "mode: enforced\n", "mode", "unknown variant `enforced`"),
         c("section as a list", "vpc: [enabled]\n", "vpc", "invalid type: sequence"),
         c("boolean as text", "schedule:\n  enabled: sometimes\n", "schedule.enabled", "invalid type"),
-        c("not YAML at all", "mode: \"audit\n", "mode", "found unexpected end of stream"),
+        // The parser's own words (serde_yaml's libyaml said "found unexpected end of stream").
+        c("not YAML at all", "mode: \"audit\n", "mode", "not valid YAML: unclosed quote at line 1, column 7"),
     ]
 }
 
@@ -402,4 +403,33 @@ fn all_issues_of_one_file_are_reported_together() {
         ]
     );
     assert_eq!(entries(dir.path()), ["config.yaml"]);
+}
+
+#[test]
+fn hostile_files_are_refused_quickly_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    // A "billion laughs": 20^20 scalars if expanded.
+    let mut laughs = String::from("deployment:\n  tags:\n    l0: &l0 [lol]\n");
+    for i in 1..20 {
+        laughs.push_str(&format!("    l{i}: &l{i} [{}]\n", vec![format!("*l{}", i - 1); 20].join(", ")));
+    }
+    std::fs::write(dir.path().join("laughs.yaml"), laughs).unwrap();
+    // 100 MB, sparse, so the test writes nothing close to it.
+    std::fs::File::create(dir.path().join("huge.yaml")).unwrap().set_len(100 * 1024 * 1024).unwrap();
+    std::fs::write(dir.path().join("latin1.yaml"), b"notifications:\n  subject: caf\xe9\n").unwrap();
+
+    let cases = [
+        ("laughs.yaml", "(root): refused: 380 aliases for 20 anchor(s) look like an alias bomb (\"billion laughs\")"),
+        ("huge.yaml", "refused: the file is 104857600 bytes; a rekey config may be at most 1048576 bytes (1 MiB)"),
+        ("latin1.yaml", "refused: the file is not UTF-8 text (invalid byte at offset 29, line 2)"),
+    ];
+    for (file, message) in cases {
+        let start = std::time::Instant::now();
+        let run = rekey(dir.path(), &["validate", "--config", file]);
+        let took = start.elapsed();
+        assert_eq!(run.code, 3, "{file}: {run:?}");
+        assert!(run.stdout.contains(message), "{file}: expected `{message}` in:\n{}", run.stdout);
+        // Generous for a loaded CI machine; expanding or reading the input would take far longer.
+        assert!(took < std::time::Duration::from_secs(10), "{file} took {took:?}");
+    }
 }

@@ -108,9 +108,9 @@ impl Template {
 
     /// The template as YAML (long-form intrinsics, so any YAML reader can load it).
     pub fn to_yaml(&self) -> String {
-        // Through a JSON value: serde_yaml writes enum variants as YAML tags,
-        // which no CloudFormation reader expects; a JSON value has no enums.
-        serde_yaml::to_string(&self.to_value()).expect("templates serialize")
+        // Through a JSON value: a YAML writer may write enum variants as YAML
+        // tags, which no CloudFormation reader expects; a JSON value has no enums.
+        rekey_config::yaml::to_string(&self.to_value())
     }
 
     /// The template as a JSON value, for tests that inspect it.
@@ -402,7 +402,7 @@ mod tests {
         let (a, b) = (sample(), sample());
         assert_eq!(a.to_json(), b.to_json());
         assert!(a.to_json().ends_with("}\n"));
-        let from_yaml: serde_json::Value = serde_yaml::from_str(&a.to_yaml()).unwrap();
+        let from_yaml: serde_json::Value = rekey_config::yaml::from_str(&a.to_yaml()).unwrap();
         assert_eq!(from_yaml, a.to_value());
         assert!(a.to_yaml().contains("Fn::Sub"), "long-form intrinsics in YAML");
     }
@@ -425,7 +425,7 @@ mod tests {
         );
         let yaml = t.to_yaml();
         assert!(!yaml.contains('!'), "{yaml}");
-        let from_yaml: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
+        let from_yaml: serde_json::Value = rekey_config::yaml::from_str(&yaml).unwrap();
         assert_eq!(from_yaml, t.to_value());
         let principal =
             &t.to_value()["Resources"]["Role"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"];
