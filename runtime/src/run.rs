@@ -170,6 +170,7 @@ pub async fn sdk_config(profile: Option<&str>, region: Option<&str>, fallback_re
         .or_else(Region::new(fallback_region.to_string()));
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(crate::aws::clients::retry_config())
+        .timeout_config(crate::aws::clients::timeout_config())
         .region(region);
     if let Some(p) = profile {
         loader = loader.profile_name(p);
