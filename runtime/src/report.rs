@@ -262,7 +262,7 @@ impl AccountReport {
     }
 
     /// This report without its users (and with their omitted count).
-    fn header(&self) -> AccountReport {
+    pub(crate) fn header(&self) -> AccountReport {
         AccountReport {
             run_id: self.run_id.clone(),
             account_id: self.account_id.clone(),

@@ -113,14 +113,24 @@ pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // A second init (tests) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(json_logs(filter, std::io::stdout));
+}
+
+/// The functions' log format, one JSON object per event and line, written
+/// to `writer` (stdout in Lambda; a buffer in tests that measure lines).
+pub(crate) fn json_logs<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
         .with_env_filter(filter)
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// The config as the function was deployed with it: the `REKEY_CONFIG`

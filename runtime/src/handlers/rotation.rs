@@ -57,8 +57,15 @@ pub struct RotationDeps<R, Q, L> {
     pub clock: fn() -> DateTime<Utc>,
 }
 
-/// Logs the per-account run summary (the whole report: it holds no secret)
-/// and prints its EMF metrics line.
+/// Largest part of an account report logged in one line, measured as the
+/// line holds it (a JSON string, so quotes are escaped). CloudWatch Logs
+/// takes events up to 256 KB; the line's other fields fit in the rest.
+pub const LOG_PART_LIMIT_BYTES: usize = 200_000;
+
+/// Logs the per-account run summary and prints its EMF metrics line. The
+/// whole report (it holds no secret) follows in as many lines as needed
+/// ([`report_log_parts`]): never truncated, since the logs are where a
+/// reader finds the users a size-limited digest left out.
 pub fn record_summary(report: &AccountReport, at: DateTime<Utc>) {
     let c = report.counts();
     let status = match &report.status {
@@ -66,6 +73,7 @@ pub fn record_summary(report: &AccountReport, at: DateTime<Utc>) {
         AccountStatus::NotEnrolled { .. } => "not_enrolled",
         AccountStatus::Failed { .. } => "failed",
     };
+    let parts = report_log_parts(report, LOG_PART_LIMIT_BYTES);
     tracing::info!(
         run_id = %report.run_id,
         account_id = %report.account_id,
@@ -79,10 +87,55 @@ pub fn record_summary(report: &AccountReport, at: DateTime<Utc>) {
         warnings = c.warned,
         failures = c.failed,
         exempt = c.exempt,
-        report = %serde_json::to_string(report).expect("reports serialize"),
+        report_parts = parts.len(),
         "account summary"
     );
+    let count = parts.len();
+    for (i, part) in parts.iter().enumerate() {
+        tracing::info!(
+            run_id = %report.run_id,
+            account_id = %report.account_id,
+            part = i + 1,
+            parts = count,
+            report = %part,
+            "account report part {} of {count}",
+            i + 1
+        );
+    }
     crate::metrics::publish(report, at);
+}
+
+/// `report` as JSON in parts, each the report with a run of consecutive
+/// users, no larger than `max_bytes` once escaped as a JSON string (a user
+/// larger than that on its own is a part by itself, whole). Together the
+/// parts hold every user, in order; a report without users is one part.
+pub fn report_log_parts(report: &AccountReport, max_bytes: usize) -> Vec<String> {
+    // Escaping works character by character, so a part's escaped size is
+    // its shell's plus its users' plus one byte per comma between them:
+    // each user is serialized once.
+    let escaped_len = |json: &str| serde_json::to_string(json).expect("strings serialize").len() - 2;
+    let to_json = |r: &AccountReport| serde_json::to_string(r).expect("reports serialize");
+    let shell = report.header();
+    let shell_len = escaped_len(&to_json(&shell));
+    let user_lens: Vec<usize> =
+        report.users.iter().map(|u| escaped_len(&serde_json::to_string(u).expect("reports serialize"))).collect();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while start < report.users.len() || parts.is_empty() {
+        let mut end = start;
+        let mut len = shell_len;
+        while end < report.users.len() {
+            let added = user_lens[end] + usize::from(end > start);
+            if end > start && len + added > max_bytes {
+                break;
+            }
+            len += added;
+            end += 1;
+        }
+        parts.push(to_json(&AccountReport { users: report.users[start..end].to_vec(), ..shell.clone() }));
+        start = end;
+    }
+    parts
 }
 
 /// How many times SQS has delivered `record` (1 on the first delivery).
@@ -353,6 +406,74 @@ mod tests {
         }
         assert_eq!(deps.ledger.run_state("run-9").await.unwrap().unwrap().done, 1);
         assert!(deps.queue.0.borrow().is_empty());
+    }
+
+    /// A `MakeWriter` collecting the log output in memory.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Regression (issue 8, defect 5): the whole report was one log line,
+    /// which CloudWatch Logs cuts at 256 KB for a large account, losing the
+    /// users a size-limited digest points readers to.
+    #[test]
+    fn a_large_report_is_logged_whole_in_lines_under_the_cloudwatch_limit() {
+        const CLOUDWATCH_EVENT_LIMIT: usize = 256 * 1024 - 26;
+        let mut report = sample_report(EffectiveMode::Enforce);
+        let template = report.users[1].clone();
+        report.users = (0..5000)
+            .map(|i| {
+                let mut u = template.clone();
+                u.user_name = format!("user-\"{i:04}\"");
+                u.warnings[0].user_name = u.user_name.clone();
+                u
+            })
+            .collect();
+        assert!(serde_json::to_vec(&report).unwrap().len() > 2 * CLOUDWATCH_EVENT_LIMIT);
+        let out = Captured::default();
+        let writer = out.clone();
+        let logs = crate::handlers::json_logs(tracing_subscriber::EnvFilter::new("info"), move || writer.clone());
+        tracing::subscriber::with_default(logs, || record_summary(&report, fixed()));
+
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(text.lines().all(|l| l.len() < CLOUDWATCH_EVENT_LIMIT), "every line fits one CloudWatch event");
+        assert_eq!(lines[0]["message"], "account summary");
+        let parts: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("part").is_some()).collect();
+        assert!(parts.len() > 2, "{} parts", parts.len());
+        assert_eq!(lines[0]["report_parts"], parts.len());
+        let mut users = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            assert_eq!(part["message"], format!("account report part {} of {}", i + 1, parts.len()));
+            assert_eq!((part["part"].as_u64(), part["parts"].as_u64()), (Some(i as u64 + 1), Some(parts.len() as u64)));
+            let piece: AccountReport = serde_json::from_str(part["report"].as_str().unwrap()).unwrap();
+            assert_eq!((piece.run_id.as_str(), piece.account_id.as_str()), ("run-1", "200000000001"));
+            users.extend(piece.users);
+        }
+        assert_eq!(users, report.users, "the parts hold every user, in order");
+    }
+
+    #[test]
+    fn a_small_report_is_one_part_and_an_oversized_user_is_never_cut() {
+        let report = sample_report(EffectiveMode::Audit);
+        let parts = report_log_parts(&report, LOG_PART_LIMIT_BYTES);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(serde_json::from_str::<AccountReport>(&parts[0]).unwrap(), report);
+        let empty = AccountReport { users: vec![], ..report.clone() };
+        assert_eq!(report_log_parts(&empty, 10).len(), 1, "a report without users is still logged");
+        let one_each = report_log_parts(&report, 10);
+        assert_eq!(one_each.len(), report.users.len());
+        for (part, user) in one_each.iter().zip(&report.users) {
+            assert_eq!(&serde_json::from_str::<AccountReport>(part).unwrap().users, std::slice::from_ref(user));
+        }
     }
 
     #[tokio::test]
