@@ -1,6 +1,7 @@
 //! DynamoDB adapter: the [`RunLedger`] port on one table keyed by
 //! (`run_id`, `entry`). A run is one partition: the `run` entry (accounts
-//! queued, start time, count of accounts recorded, who closed it), one
+//! queued, start time, count of accounts recorded, who closed it, who holds
+//! the sending lease and until when), one
 //! `account#<id>` entry per account report, and one `sent#<recipient>`
 //! entry per digest sent. Every entry expires (TTL attribute `expires_at`)
 //! [`RETENTION_DAYS`] after it is written.
@@ -259,5 +260,56 @@ impl RunLedger for DynamoLedger {
             .await
             .map_err(|e| port_error("dynamodb:PutItem", &self.target(run_id), e))?;
         Ok(())
+    }
+
+    async fn claim_sending(
+        &self,
+        run_id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        // Epoch seconds, so the condition compares numbers.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(run_id, RUN_ENTRY)))
+            .update_expression("SET #h = :h, #u = :until")
+            .condition_expression("attribute_exists(#r) AND (attribute_not_exists(#h) OR #h = :h OR #u < :now)")
+            .expression_attribute_names("#h", "sending_holder")
+            .expression_attribute_names("#u", "sending_until")
+            .expression_attribute_names("#r", RUN_ID)
+            .expression_attribute_values(":h", AttributeValue::S(holder.to_string()))
+            .expression_attribute_values(":until", AttributeValue::N(until.timestamp().to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(e) => Err(port_error("dynamodb:UpdateItem", &self.target(run_id), e)),
+        }
+    }
+
+    async fn release_sending(&self, run_id: &str, holder: &str) -> Result<(), PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(run_id, RUN_ENTRY)))
+            .update_expression("REMOVE #h, #u")
+            .condition_expression("#h = :h")
+            .expression_attribute_names("#h", "sending_holder")
+            .expression_attribute_names("#u", "sending_until")
+            .expression_attribute_values(":h", AttributeValue::S(holder.to_string()))
+            .send()
+            .await;
+        match result {
+            // Not (or no longer) the holder: nothing to give up.
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
+            Err(e) => Err(port_error("dynamodb:UpdateItem", &self.target(run_id), e)),
+        }
     }
 }

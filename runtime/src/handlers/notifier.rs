@@ -8,9 +8,19 @@
 //!   again later;
 //! - `digest`: one ready digest (an account outside an open run), sent as is.
 //!
-//! Each digest of a run is marked sent in the ledger, so a redelivered
-//! record sends only what is still missing. Records that could not be
-//! handled are reported in `batchItemFailures` and redelivered by SQS.
+//! Each digest of a run is marked sent in the ledger as soon as it is sent,
+//! so a redelivered record sends only what is still missing. One invocation
+//! at a time sends a run's digests: it holds the run's sending lease (taken
+//! under the SQS message id, until the invocation's deadline), and a second
+//! `run_complete` handled meanwhile (two accounts that both saw the run
+//! complete, or a duplicate delivery) leaves the run to the holder.
+//!
+//! Sending stops [`SEND_MARGIN`] before the function's deadline (500
+//! accounts' digests under SES throttling may not fit one invocation): the
+//! lease is given up and the same message queued again, so the next
+//! invocation continues with the digests still missing, without using up
+//! the record's receive count. Records that could not be handled are
+//! reported in `batchItemFailures` and redelivered by SQS.
 
 use super::{Env, HandlerError, NOTIFICATIONS_QUEUE_ENV, RUN_LEDGER_TABLE_ENV};
 use crate::aws::dynamodb::DynamoLedger;
@@ -54,10 +64,34 @@ enum RecordError {
     Unsent(usize),
 }
 
-/// Handles one batch; returns the records to redeliver.
+/// Time kept back before the function's deadline when deciding whether to
+/// send one more digest: one SES call with its retries, marking it sent,
+/// giving the lease up and queueing the rest. Also the delay of that queued
+/// continuation, so the lease has run out by then even if giving it up failed.
+pub const SEND_MARGIN: chrono::Duration = chrono::Duration::seconds(20);
+
+/// Time kept back before the deadline for giving the lease up and queueing
+/// the rest, once a send has been started.
+const FINISH_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
+
+/// The sending lease of a caller without a deadline (tests, a process that
+/// is not a Lambda invocation).
+const LEASE_WITHOUT_DEADLINE: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Handles one batch without a time limit; returns the records to redeliver.
 pub async fn handle<M: Mailer, L: RunLedger, Q: MessageQueue>(
     event: SqsEvent,
     deps: &NotifierDeps<M, L, Q>,
+) -> SqsBatchResponse {
+    handle_until(event, deps, None).await
+}
+
+/// Handles one batch, sending no digest it could not finish before
+/// `time_limit` (the Lambda deadline); returns the records to redeliver.
+pub async fn handle_until<M: Mailer, L: RunLedger, Q: MessageQueue>(
+    event: SqsEvent,
+    deps: &NotifierDeps<M, L, Q>,
+    time_limit: Option<DateTime<Utc>>,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
@@ -68,6 +102,14 @@ pub async fn handle<M: Mailer, L: RunLedger, Q: MessageQueue>(
                 continue;
             }
         };
+        let run = |run_id: &str, closer| Sending {
+            deps,
+            run_id: run_id.to_string(),
+            closer,
+            holder: &id,
+            message: &message,
+            time_limit,
+        };
         let result = match &message {
             NotifierMessage::Digest(digest) => {
                 send_digest(&deps.config, &deps.renderer, &deps.mailer, digest).await.map(|_| ()).map_err(|e| {
@@ -75,8 +117,8 @@ pub async fn handle<M: Mailer, L: RunLedger, Q: MessageQueue>(
                     RecordError::Unsent(1)
                 })
             }
-            NotifierMessage::RunComplete { run_id } => send_run(deps, run_id, Closer::Complete).await,
-            NotifierMessage::RunDeadline { run_id } => deadline(deps, run_id).await,
+            NotifierMessage::RunComplete { run_id } => run(run_id, Closer::Complete).send().await,
+            NotifierMessage::RunDeadline { run_id } => deadline(run(run_id, Closer::Deadline)).await,
         };
         if let Err(e) = result {
             tracing::error!(message_id = %id, error = %e, "notifier message not handled; it will be retried");
@@ -88,18 +130,16 @@ pub async fn handle<M: Mailer, L: RunLedger, Q: MessageQueue>(
 
 /// A run's deadline: sends the run's digests if its wait is over and it is
 /// still open; queues the deadline again if not yet due.
-async fn deadline<M: Mailer, L: RunLedger, Q: MessageQueue>(
-    deps: &NotifierDeps<M, L, Q>,
-    run_id: &str,
-) -> Result<(), RecordError> {
+async fn deadline<M: Mailer, L: RunLedger, Q: MessageQueue>(sending: Sending<'_, M, L, Q>) -> Result<(), RecordError> {
+    let (deps, run_id) = (sending.deps, sending.run_id.as_str());
     let Some(run) = deps.ledger.run_state(run_id).await.map_err(HandlerError::from)? else {
         tracing::warn!(run_id, "deadline of a run the ledger does not have (expired?); nothing to send");
         return Ok(());
     };
     match run.closed_by {
         Some(Closer::Complete) => return Ok(()),
-        // A redelivery of this deadline: finish sending.
-        Some(Closer::Deadline) => return send_run(deps, run_id, Closer::Deadline).await,
+        // A redelivery of this deadline, or its continuation: finish sending.
+        Some(Closer::Deadline) => return sending.send().await,
         None => {}
     }
     let due = run.started_at + chrono::Duration::minutes(i64::from(deps.config.notifications.digest_wait_minutes));
@@ -112,50 +152,135 @@ async fn deadline<M: Mailer, L: RunLedger, Q: MessageQueue>(
         tracing::info!(run_id, done = run.done, expected = run.expected(), %due, "run still open; deadline checked again later");
         return Ok(());
     }
-    send_run(deps, run_id, Closer::Deadline).await
+    sending.send().await
 }
 
-/// Closes the run for `closer` and sends each recipient's digest that was
-/// not sent yet. Does nothing when the other closer closed the run.
-async fn send_run<M: Mailer, L: RunLedger, Q: MessageQueue>(
-    deps: &NotifierDeps<M, L, Q>,
-    run_id: &str,
+/// One record's job of sending a run's digests.
+struct Sending<'a, M, L, Q> {
+    deps: &'a NotifierDeps<M, L, Q>,
+    run_id: String,
     closer: Closer,
-) -> Result<(), RecordError> {
-    let ledger = &deps.ledger;
-    if !ledger.close_run(run_id, closer).await.map_err(HandlerError::from)? {
-        tracing::info!(run_id, ?closer, "run already closed by the other path, which sends its digests");
-        return Ok(());
-    }
-    let run = ledger.run_state(run_id).await.map_err(HandlerError::from)?;
-    let reports = ledger.account_reports(run_id).await.map_err(HandlerError::from)?;
-    let missing: Vec<String> = run
-        .map(|r| r.account_ids)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|id| !reports.iter().any(|r| &r.account_id == id))
-        .collect();
-    if !missing.is_empty() {
-        tracing::warn!(run_id, missing = ?missing, "run closed without a result from some accounts");
-    }
-    let mut unsent = 0;
-    for digest in digests(&deps.config, run_id, &reports, &missing) {
-        if ledger.digest_sent(run_id, &digest.recipient).await.map_err(HandlerError::from)? {
-            continue;
+    /// The SQS message id: the sending lease's holder.
+    holder: &'a str,
+    /// The message, queued again when time runs out.
+    message: &'a NotifierMessage,
+    time_limit: Option<DateTime<Utc>>,
+}
+
+/// How far one invocation got with a run's digests.
+enum Progress {
+    /// Every digest is sent, except `unsent` that failed.
+    Finished { unsent: usize },
+    /// Time ran out with `left` digests not tried; `sent` were sent.
+    OutOfTime { sent: usize, left: usize },
+}
+
+impl<M: Mailer, L: RunLedger, Q: MessageQueue> Sending<'_, M, L, Q> {
+    /// Closes the run for the closer, takes its sending lease and sends
+    /// each recipient's digest not sent yet. Does nothing when the other
+    /// closer closed the run, or another invocation holds the lease.
+    async fn send(self) -> Result<(), RecordError> {
+        let (deps, run_id) = (self.deps, self.run_id.as_str());
+        let ledger = &deps.ledger;
+        if !ledger.close_run(run_id, self.closer).await.map_err(HandlerError::from)? {
+            tracing::info!(run_id, closer = ?self.closer, "run already closed by the other path, which sends its digests");
+            return Ok(());
         }
-        match send_digest(&deps.config, &deps.renderer, &deps.mailer, &digest).await {
-            Ok(_) => ledger.mark_digest_sent(run_id, &digest.recipient).await.map_err(HandlerError::from)?,
-            Err(e) => {
-                tracing::error!(run_id, retryable = e.is_retryable(), error = %e, "digest not sent");
-                unsent += 1;
+        let now = (deps.clock)();
+        let until = self.time_limit.unwrap_or(now + LEASE_WITHOUT_DEADLINE);
+        if !ledger.claim_sending(run_id, self.holder, now, until).await.map_err(HandlerError::from)? {
+            // The holder's message is redelivered if it fails, and it sends
+            // whatever this one would have.
+            tracing::info!(run_id, message_id = self.holder, "another invocation is sending this run's digests");
+            return Ok(());
+        }
+        let progress = self.send_missing().await;
+        // Given up whatever happened, so a retry or the continuation need not
+        // wait for the lease to run out (it does run out at `until`).
+        if let Err(e) = ledger.release_sending(run_id, self.holder).await {
+            tracing::warn!(run_id, error = %e, "could not give the sending lease up; it runs out at the deadline");
+        }
+        match progress? {
+            Progress::Finished { unsent: 0 } => Ok(()),
+            Progress::Finished { unsent } => Err(RecordError::Unsent(unsent)),
+            // No progress at all: let SQS redeliver (and count) the record,
+            // so a run that can never be sent ends in the dead-letter queue.
+            Progress::OutOfTime { sent: 0, left } => Err(RecordError::Unsent(left)),
+            Progress::OutOfTime { sent, left } => {
+                let body = serde_json::to_string(self.message).expect("messages serialize");
+                let delay = u32::try_from(SEND_MARGIN.num_seconds()).unwrap_or(u32::MAX);
+                send_delayed(&deps.queue, &deps.notifications_queue_url, body, delay)
+                    .await
+                    .map_err(HandlerError::from)?;
+                tracing::info!(
+                    run_id,
+                    sent,
+                    left,
+                    "out of time; the rest of the run's digests continue in a new invocation"
+                );
+                Ok(())
             }
         }
     }
-    tracing::info!(run_id, ?closer, accounts = reports.len(), missing = missing.len(), unsent, "run digests handled");
-    if unsent > 0 {
-        return Err(RecordError::Unsent(unsent));
+
+    /// Sends each digest not marked sent, marking each right after it is
+    /// sent, until the time limit comes close.
+    async fn send_missing(&self) -> Result<Progress, RecordError> {
+        let (deps, run_id) = (self.deps, self.run_id.as_str());
+        let ledger = &deps.ledger;
+        let run = ledger.run_state(run_id).await.map_err(HandlerError::from)?;
+        let reports = ledger.account_reports(run_id).await.map_err(HandlerError::from)?;
+        let missing: Vec<String> = run
+            .map(|r| r.account_ids)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| !reports.iter().any(|r| &r.account_id == id))
+            .collect();
+        if !missing.is_empty() {
+            tracing::warn!(run_id, missing = ?missing, "run closed without a result from some accounts");
+        }
+        let (mut unsent, mut sent, mut left) = (0, 0, 0);
+        for digest in digests(&deps.config, run_id, &reports, &missing) {
+            if ledger.digest_sent(run_id, &digest.recipient).await.map_err(HandlerError::from)? {
+                continue;
+            }
+            let now = (deps.clock)();
+            let result = match self.time_limit {
+                None => send_digest(&deps.config, &deps.renderer, &deps.mailer, &digest).await,
+                Some(limit) if now + SEND_MARGIN > limit => {
+                    left += 1;
+                    continue;
+                }
+                Some(limit) => {
+                    let budget = (limit - now - FINISH_MARGIN).to_std().unwrap_or_default();
+                    let send = send_digest(&deps.config, &deps.renderer, &deps.mailer, &digest);
+                    match tokio::time::timeout(budget, send).await {
+                        Ok(result) => result,
+                        // A hung call: it may yet deliver, and then this
+                        // recipient gets the digest twice; waiting longer
+                        // would lose the lease and everyone's progress.
+                        Err(_) => {
+                            tracing::warn!(run_id, "a digest's send outlasted the time left; tried again later");
+                            left += 1;
+                            continue;
+                        }
+                    }
+                }
+            };
+            match result {
+                Ok(_) => {
+                    ledger.mark_digest_sent(run_id, &digest.recipient).await.map_err(HandlerError::from)?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    tracing::error!(run_id, retryable = e.is_retryable(), error = %e, "digest not sent");
+                    unsent += 1;
+                }
+            }
+        }
+        tracing::info!(run_id, closer = ?self.closer, accounts = reports.len(), missing = missing.len(), sent, unsent, left, "run digests handled");
+        Ok(if left > 0 { Progress::OutOfTime { sent, left: left + unsent } } else { Progress::Finished { unsent } })
     }
-    Ok(())
 }
 
 /// The real dependencies, as the notifier function builds them at start-up:
@@ -191,7 +316,8 @@ pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Err
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, HandlerError>(handle(event.payload, deps).await)
+        let time_limit = i64::try_from(event.context.deadline).ok().and_then(DateTime::from_timestamp_millis);
+        Ok::<_, HandlerError>(handle_until(event.payload, deps, time_limit).await)
     }))
     .await
 }

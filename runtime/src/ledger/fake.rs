@@ -4,6 +4,7 @@
 use super::{Closer, Recorded, RunLedger, RunRecord, RunState};
 use crate::ports::PortError;
 use crate::report::AccountReport;
+use chrono::{DateTime, Utc};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug)]
 pub struct FakeRun {
     pub state: RunState,
+    /// The sending lease: holder and end.
+    pub lease: Option<(String, DateTime<Utc>)>,
     pub reports: BTreeMap<String, AccountReport>,
     pub sent: BTreeSet<String>,
 }
@@ -19,6 +22,8 @@ pub struct FakeRun {
 #[derive(Debug, Default)]
 pub struct FakeLedger {
     pub runs: RefCell<BTreeMap<String, FakeRun>>,
+    /// Parts of accounts, by (run, account, part).
+    pub parts: RefCell<BTreeMap<(String, String, u32), AccountReport>>,
 }
 
 impl RunLedger for FakeLedger {
@@ -31,6 +36,7 @@ impl RunLedger for FakeLedger {
                 done: 0,
                 closed_by: None,
             },
+            lease: None,
             reports: BTreeMap::new(),
             sent: BTreeSet::new(),
         });
@@ -74,5 +80,48 @@ impl RunLedger for FakeLedger {
             r.sent.insert(recipient.to_lowercase());
         }
         Ok(())
+    }
+
+    async fn claim_sending(
+        &self,
+        run_id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, PortError> {
+        let mut runs = self.runs.borrow_mut();
+        let Some(run) = runs.get_mut(run_id) else { return Ok(false) };
+        match &run.lease {
+            Some((other, end)) if other != holder && *end >= now => Ok(false),
+            _ => {
+                run.lease = Some((holder.to_string(), until));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release_sending(&self, run_id: &str, holder: &str) -> Result<(), PortError> {
+        if let Some(run) = self.runs.borrow_mut().get_mut(run_id) {
+            if run.lease.as_ref().is_some_and(|(h, _)| h == holder) {
+                run.lease = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_part(&self, report: &AccountReport, part: u32) -> Result<(), PortError> {
+        let key = (report.run_id.clone(), report.account_id.clone(), part);
+        self.parts.borrow_mut().entry(key).or_insert_with(|| report.clone());
+        Ok(())
+    }
+
+    async fn account_parts(&self, run_id: &str, account_id: &str) -> Result<Vec<AccountReport>, PortError> {
+        Ok(self
+            .parts
+            .borrow()
+            .iter()
+            .filter(|((r, a, _), _)| r == run_id && a == account_id)
+            .map(|(_, report)| report.clone())
+            .collect())
     }
 }

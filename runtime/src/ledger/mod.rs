@@ -132,4 +132,32 @@ pub trait RunLedger {
     /// Records that the run's digest to `recipient` was sent, so a redelivery
     /// sends only the digests still missing.
     fn mark_digest_sent(&self, run_id: &str, recipient: &str) -> impl Future<Output = Result<(), PortError>>;
+    /// Takes the run's sending lease for `holder` (an SQS message id) until
+    /// `until`, unless another holder's lease runs past `now`. True when
+    /// `holder` holds it (again, for a redelivery of its own message). Only
+    /// the holder sends the run's digests: two `run_complete` messages (two
+    /// accounts that both saw the run complete, or SQS delivering one twice)
+    /// handled at once would otherwise both find a digest unsent and both
+    /// send it.
+    fn claim_sending(
+        &self,
+        run_id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, PortError>>;
+    /// Gives the sending lease up, if `holder` holds it.
+    fn release_sending(&self, run_id: &str, holder: &str) -> impl Future<Output = Result<(), PortError>>;
+    /// Keeps the report of one part of an account that did not fit in one
+    /// invocation (the rotation stopped before its deadline and queued the
+    /// rest), without counting the account. The first report of a part
+    /// stands (a redelivered part acted on nothing new). Parts are kept
+    /// whether or not the run is open, so the final part finds them.
+    fn record_part(&self, report: &AccountReport, part: u32) -> impl Future<Output = Result<(), PortError>>;
+    /// The parts recorded for an account in a run, in part order.
+    fn account_parts(
+        &self,
+        run_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<AccountReport>, PortError>>;
 }
