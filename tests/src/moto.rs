@@ -197,6 +197,13 @@ impl Moto {
         }));
     }
 
+    /// Moves a key's creation date by `by` (forward when positive), to the
+    /// second: keeps keys created during a test on its injected clock.
+    pub fn shift_key_created(&self, account_id: &str, access_key_id: &str, by: chrono::Duration) {
+        let days = -(by.num_seconds() as f64) / 86_400.0;
+        self.backdate(serde_json::json!({"account_id": account_id, "access_key_id": access_key_id, "days": days}));
+    }
+
     fn backdate(&self, body: serde_json::Value) {
         let (status, text) = http(self.control_port, "POST", "/backdate", &body.to_string())
             .unwrap_or_else(|e| panic!("moto control port: {e}"));
