@@ -2,7 +2,8 @@
 //!
 //! Account-wide reads (a fixed number of calls whatever the user count,
 //! apart from pagination):
-//! - `GenerateCredentialReport` (polled until complete, bounded) and
+//! - `GenerateCredentialReport` (polled until complete, backing off with
+//!   jitter within a wait budget) and
 //!   `GetCredentialReport`: every user's key count, status, age
 //!   (`access_key_N_last_rotated`) and last use;
 //! - `GetAccountAuthorizationDetails` (filter `User`, all pages): users,
@@ -49,10 +50,43 @@ pub struct AuditContext<'a> {
     pub policy: &'a Policy,
     /// The planning time.
     pub now: DateTime<Utc>,
-    /// Pause between credential-report polls.
+    /// First pause between credential-report polls; each next one doubles,
+    /// with jitter, up to [`MAX_POLL_PAUSE`].
     pub poll_interval: Duration,
     /// Maximum credential-report polls.
     pub poll_attempts: u32,
+    /// Longest total pause waiting for the credential report ([`report_wait`]).
+    pub report_wait: Duration,
+}
+
+/// Longest pause between two credential-report polls.
+pub const MAX_POLL_PAUSE: Duration = Duration::from_secs(20);
+
+/// Longest wait for the credential report, whatever the function's timeout.
+pub const MAX_REPORT_WAIT: Duration = Duration::from_secs(120);
+
+/// How long the audit waits for the credential report: a sixth of the
+/// rotation function's timeout (the account's time budget, most of which is
+/// left for the audit's other reads and the rotations), at most
+/// [`MAX_REPORT_WAIT`].
+pub fn report_wait(config: &rekey_config::Config) -> Duration {
+    (Duration::from_secs(u64::from(config.lambda.timeout_seconds)) / 6).min(MAX_REPORT_WAIT)
+}
+
+/// The pause after poll number `attempt` (from 1): `first` doubled per poll
+/// up to [`MAX_POLL_PAUSE`], of which the upper half is jitter drawn from
+/// `seed` (the account id) and the attempt. Deterministic, yet accounts
+/// audited at once (a run starts them together) do not poll IAM in step.
+pub fn poll_pause(first: Duration, attempt: u32, seed: &str) -> Duration {
+    let full = first.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(MAX_POLL_PAUSE);
+    // FNV-1a: a stable hash, the same in every build.
+    let hash = seed
+        .bytes()
+        .chain(attempt.to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    let half = full / 2;
+    let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+    half + Duration::from_nanos(if jitter_nanos == 0 { 0 } else { hash % (jitter_nanos + 1) })
 }
 
 /// The audit's result.
@@ -127,19 +161,49 @@ pub fn parse_credential_report(csv_text: &str) -> Result<BTreeMap<String, Report
     Ok(rows)
 }
 
-/// Generates (polling, bounded) and reads the credential report.
+/// Generates and reads the credential report ([`wait_for_report`] with
+/// the context's poll settings).
 async fn credential_report<I: IamAccount>(iam: &I, ctx: &AuditContext<'_>) -> PortResult<BTreeMap<String, ReportRow>> {
-    for attempt in 1..=ctx.poll_attempts.max(1) {
-        if iam.generate_credential_report().await? == ReportState::Complete {
-            break;
-        }
-        if attempt < ctx.poll_attempts {
-            tokio::time::sleep(ctx.poll_interval).await;
-        }
-    }
+    wait_for_report(iam, ctx.account_id, ctx.poll_interval, ctx.poll_attempts, ctx.report_wait).await?;
     let text = iam.credential_report().await?;
     parse_credential_report(&text)
         .map_err(|e| PortError::new(crate::ports::ErrorKind::Other, "iam:GetCredentialReport", ctx.account_id, e))
+}
+
+/// Polls `GenerateCredentialReport` until the report is complete, pausing
+/// [`poll_pause`] (from `first_pause`, doubling, with jitter) between polls,
+/// for at most `wait_budget` of pauses and `max_polls` polls. A report still
+/// generating then fails the account as retryable, saying why: reading it
+/// would fail with a less telling `ReportInProgress`, and the account is
+/// processed again on its message's next delivery.
+pub async fn wait_for_report<I: IamAccount>(
+    iam: &I,
+    account_id: &str,
+    first_pause: Duration,
+    max_polls: u32,
+    wait_budget: Duration,
+) -> PortResult<()> {
+    let mut waited = Duration::ZERO;
+    let mut polls = 0;
+    while iam.generate_credential_report().await? != ReportState::Complete {
+        polls += 1;
+        let out_of_time = waited >= wait_budget && !first_pause.is_zero();
+        if polls >= max_polls.max(1) || out_of_time {
+            return Err(PortError::new(
+                crate::ports::ErrorKind::Retryable,
+                "iam:GenerateCredentialReport",
+                account_id,
+                format!(
+                    "IAM credential report still generating after {} s ({polls} polls); retried on the next attempt",
+                    waited.as_secs()
+                ),
+            ));
+        }
+        let pause = poll_pause(first_pause, polls, account_id).min(wait_budget.saturating_sub(waited));
+        tokio::time::sleep(pause).await;
+        waited += pause;
+    }
+    Ok(())
 }
 
 /// The key id a version id names, when rekey wrote the version.
@@ -370,5 +434,135 @@ bob,arn:aws:iam::111111111111:user/bob,2020-01-01T00:00:00+00:00,false,N/A,N/A,N
         assert_eq!(f.current_key_id.as_deref(), Some("AKIAOLD"));
         assert_eq!(f.pending_key_id.as_deref(), Some("AKIANEW"));
         assert!(f.rotation_started.is_some());
+    }
+
+    /// An IAM account whose credential report is ready after `ready_after`
+    /// polls (never, when `None`); it records when each poll came.
+    struct SlowReportIam {
+        ready_after: Option<usize>,
+        polls: std::sync::Mutex<Vec<tokio::time::Instant>>,
+    }
+    impl SlowReportIam {
+        fn new(ready_after: Option<usize>) -> Self {
+            SlowReportIam { ready_after, polls: std::sync::Mutex::new(Vec::new()) }
+        }
+        /// The pauses between polls.
+        fn gaps(&self) -> Vec<Duration> {
+            self.polls.lock().unwrap().windows(2).map(|w| w[1] - w[0]).collect()
+        }
+    }
+    impl IamAccount for SlowReportIam {
+        async fn generate_credential_report(&self) -> PortResult<ReportState> {
+            let mut polls = self.polls.lock().unwrap();
+            polls.push(tokio::time::Instant::now());
+            Ok(if self.ready_after.is_some_and(|n| polls.len() >= n) {
+                ReportState::Complete
+            } else {
+                ReportState::InProgress
+            })
+        }
+        async fn credential_report(&self) -> PortResult<String> {
+            Ok(REPORT.to_string())
+        }
+        async fn users(&self) -> PortResult<Vec<IamUser>> {
+            unreachable!("only the report is read")
+        }
+        async fn list_access_keys(&self, _: &str) -> PortResult<Vec<crate::ports::AccessKeyInfo>> {
+            unreachable!("only the report is read")
+        }
+        async fn access_key_last_used(&self, _: &str) -> PortResult<Option<DateTime<Utc>>> {
+            unreachable!("only the report is read")
+        }
+        async fn create_access_key(&self, _: &str) -> PortResult<crate::ports::NewAccessKey> {
+            unreachable!("only the report is read")
+        }
+        async fn set_access_key_status(&self, _: &str, _: &str, _: KeyStatus) -> PortResult<()> {
+            unreachable!("only the report is read")
+        }
+        async fn delete_access_key(&self, _: &str, _: &str) -> PortResult<()> {
+            unreachable!("only the report is read")
+        }
+        async fn tag_user(&self, _: &str, _: &BTreeMap<String, String>) -> PortResult<()> {
+            unreachable!("only the report is read")
+        }
+        async fn untag_user(&self, _: &str, _: &[String]) -> PortResult<()> {
+            unreachable!("only the report is read")
+        }
+    }
+
+    const TWO_S: Duration = Duration::from_secs(2);
+    const BUDGET: Duration = Duration::from_secs(120);
+
+    /// Regression (issue 8, defect 6): the poll gave up after 15 polls at a
+    /// fixed 2 s, then read the unfinished report and failed the account with
+    /// IAM's `ReportInProgress`. Now it backs off with jitter for the whole
+    /// wait budget and fails as retryable, saying why.
+    #[tokio::test(start_paused = true)]
+    async fn a_report_still_generating_after_the_wait_budget_fails_as_retryable_saying_why() {
+        let iam = SlowReportIam::new(None);
+        let started = tokio::time::Instant::now();
+        let err = wait_for_report(&iam, "111111111111", TWO_S, 60, BUDGET).await.unwrap_err();
+        // Tokio's timer rounds each sleep up to the millisecond.
+        let waited = started.elapsed();
+        assert!(
+            waited >= BUDGET && waited < BUDGET + Duration::from_millis(50),
+            "the whole budget, no more: {waited:?}"
+        );
+        assert_eq!(err.kind, crate::ports::ErrorKind::Retryable);
+        let polls = iam.polls.lock().unwrap().len();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "iam:GenerateCredentialReport on `111111111111` failed (retryable): IAM credential report still \
+                 generating after 120 s ({polls} polls); retried on the next attempt"
+            )
+        );
+        let gaps = iam.gaps();
+        assert!(polls < 15, "backing off polls less often than every 2 s: {polls}");
+        assert!((Duration::from_secs(1)..=TWO_S).contains(&gaps[0]), "{gaps:?}");
+        for (i, pair) in gaps.windows(2).enumerate().take(gaps.len().saturating_sub(2)) {
+            assert!(pair[1] >= pair[0] / 2 && pair[1] <= MAX_POLL_PAUSE, "pause {i}: {gaps:?}");
+        }
+        assert!(gaps.iter().rev().skip(1).any(|g| *g > Duration::from_secs(10)), "the pauses grew: {gaps:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_jitter_is_deterministic_per_account_and_differs_between_accounts() {
+        let run = |account: &'static str| async move {
+            let iam = SlowReportIam::new(None);
+            let _ = wait_for_report(&iam, account, TWO_S, 60, BUDGET).await;
+            iam.gaps()
+        };
+        let a = run("111111111111").await;
+        assert_eq!(a, run("111111111111").await, "the same account pauses the same way");
+        assert_ne!(a, run("222222222222").await, "accounts started together do not poll in step");
+        for attempt in 1..10 {
+            let p = poll_pause(TWO_S, attempt, "111111111111");
+            let full = (TWO_S * (1 << (attempt - 1))).min(MAX_POLL_PAUSE);
+            assert!(p >= full / 2 && p <= full, "attempt {attempt}: {p:?} of {full:?}");
+        }
+        assert_eq!(poll_pause(Duration::ZERO, 3, "111111111111"), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_report_ready_within_the_budget_is_read_and_the_poll_bound_still_holds() {
+        let iam = SlowReportIam::new(Some(4));
+        wait_for_report(&iam, "111111111111", TWO_S, 60, BUDGET).await.unwrap();
+        assert_eq!(iam.polls.lock().unwrap().len(), 4);
+        // Without pauses (unit tests of the executor), the poll bound ends the wait.
+        let stuck = SlowReportIam::new(None);
+        let err = wait_for_report(&stuck, "111111111111", Duration::ZERO, 3, BUDGET).await.unwrap_err();
+        assert_eq!(stuck.polls.lock().unwrap().len(), 3);
+        assert!(err.to_string().contains("still generating after 0 s (3 polls)"), "{err}");
+    }
+
+    #[test]
+    fn the_report_wait_is_a_sixth_of_the_function_timeout_at_most_two_minutes() {
+        let config = |timeout: u32| {
+            rekey_config::Config::from_yaml_str(&format!("lambda:\n  timeout_seconds: {timeout}\n"), None).unwrap()
+        };
+        assert_eq!(report_wait(&config(900)), MAX_REPORT_WAIT);
+        assert_eq!(report_wait(&config(300)), Duration::from_secs(50));
+        assert_eq!(report_wait(&config(60)), Duration::from_secs(10));
     }
 }

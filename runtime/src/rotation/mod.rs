@@ -51,16 +51,18 @@ pub fn version_id_for(access_key_id: &str) -> String {
 pub struct RotationDeps<P> {
     /// The way into accounts (real AWS or a fake).
     pub platform: P,
-    /// Pause between credential-report polls.
+    /// First pause between credential-report polls (then doubling, with jitter).
     pub report_poll_interval: Duration,
-    /// Polls before the audit gives up waiting for the credential report.
+    /// Polls before the audit gives up waiting for the credential report
+    /// (a bound besides its wait budget, `audit::report_wait`).
     pub report_poll_attempts: u32,
 }
 
 impl<P: Platform> RotationDeps<P> {
-    /// Deps with the standard credential-report wait (up to 15 polls, 2 s apart).
+    /// Deps with the standard credential-report wait (pauses from 2 s, within
+    /// the wait budget; the poll bound is not reached first).
     pub fn new(platform: P) -> Self {
-        RotationDeps { platform, report_poll_interval: Duration::from_secs(2), report_poll_attempts: 15 }
+        RotationDeps { platform, report_poll_interval: Duration::from_secs(2), report_poll_attempts: 60 }
     }
 }
 
@@ -143,6 +145,7 @@ pub async fn rotate_account<P: Platform>(
         now,
         poll_interval: deps.report_poll_interval,
         poll_attempts: deps.report_poll_attempts,
+        report_wait: audit::report_wait(config),
     };
     let audited = match audit::audit(&iam, &secrets, &audit_ctx).await {
         Ok(a) => a,
