@@ -2,7 +2,7 @@
 //! a value of one of these types has already passed its format check, so the
 //! rest of rekey never re-checks it.
 
-use once_cell::sync::Lazy;
+use std::sync::LazyLock;
 use regex::Regex;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ macro_rules! validated_string {
         impl TryFrom<String> for $name {
             type Error = String;
             fn try_from(value: String) -> Result<Self, String> {
-                static RE: Lazy<Regex> = Lazy::new(|| Regex::new($pattern).expect("valid pattern"));
+                static RE: LazyLock<Regex> = LazyLock::new(|| Regex::new($pattern).expect("valid pattern"));
                 if RE.is_match(&value) {
                     Ok(Self(value))
                 } else {

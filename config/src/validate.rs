@@ -4,7 +4,7 @@
 
 use crate::file::*;
 use crate::ConfigIssue;
-use once_cell::sync::Lazy;
+use std::sync::LazyLock;
 use regex::Regex;
 use std::collections::BTreeSet;
 
@@ -42,8 +42,8 @@ pub fn issues(file: &ConfigFile) -> Vec<ConfigIssue> {
 }
 
 fn deployment(d: &Deployment, out: &mut Issues) {
-    static BUCKET: Lazy<Regex> = Lazy::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$").unwrap());
-    static QUALIFIER: Lazy<Regex> = Lazy::new(|| Regex::new(r"^[a-z0-9]{1,10}$").unwrap());
+    static BUCKET: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$").unwrap());
+    static QUALIFIER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9]{1,10}$").unwrap());
     if let Some(bucket) = &d.asset_bucket {
         out.check(BUCKET.is_match(bucket) && !bucket.contains(".."), "deployment.asset_bucket", || {
             format!("`{bucket}` is not a valid S3 bucket name (3 to 63 lowercase letters, digits, `.` or `-`)")
@@ -186,8 +186,8 @@ fn secrets(file: &ConfigFile, out: &mut Issues) {
 }
 
 fn secret_name_pattern(pattern: &str, out: &mut Issues) {
-    static PLACEHOLDER: Lazy<Regex> = Lazy::new(|| Regex::new(r"\{([^}]*)\}").unwrap());
-    static ALLOWED: Lazy<Regex> = Lazy::new(|| Regex::new(r"^[A-Za-z0-9/_+=.@-]+$").unwrap());
+    static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\{([^}]*)\}").unwrap());
+    static ALLOWED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9/_+=.@-]+$").unwrap());
     let path = "secrets.name_pattern";
     for cap in PLACEHOLDER.captures_iter(pattern) {
         let name = &cap[1];
@@ -224,9 +224,9 @@ fn notifications(n: &Notifications, out: &mut Issues) {
 }
 
 fn schedule(s: &Schedule, out: &mut Issues) {
-    static RATE: Lazy<Regex> =
-        Lazy::new(|| Regex::new(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)$").unwrap());
-    static CRON: Lazy<Regex> = Lazy::new(|| Regex::new(r"^cron\(\S+( \S+){5}\)$").unwrap());
+    static RATE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)$").unwrap());
+    static CRON: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^cron\(\S+( \S+){5}\)$").unwrap());
     let e = &s.expression;
     out.check(RATE.is_match(e) || CRON.is_match(e), "schedule.expression", || {
         format!("`{e}` is not an EventBridge schedule expression like `rate(24 hours)` or `cron(0 6 * * ? *)`")

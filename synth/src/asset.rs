@@ -281,6 +281,23 @@ mod tests {
     }
 
     #[test]
+    fn packed_bytes_are_pinned() {
+        // The asset's hash is its S3 key: a zip or deflate change that moves
+        // these bytes (a dependency's feature, backend or version) re-uploads
+        // every deployed function. Change the pin only on purpose.
+        let mut data = Vec::with_capacity(64 * 1024);
+        let mut x: u32 = 1;
+        while data.len() < 64 * 1024 {
+            // A small LCG: half compressible text, half noise.
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let noise = x.to_le_bytes();
+            data.extend_from_slice(if x % 2 == 0 { b"rekey " } else { &noise[..3] });
+        }
+        let packed = pack(&asset_files(data, &overrides())).unwrap();
+        assert_eq!(packed.asset.sha256, "8de84362e504e64382e42112902d4ad79878fb2bd2483916b015468840afceee");
+    }
+
+    #[test]
     fn entries_have_fixed_order_mode_and_epoch_timestamp() {
         let packed = pack(&asset_files(b"binary".to_vec(), &overrides())).unwrap();
         let mut archive = ZipArchive::new(Cursor::new(packed.zip.as_slice())).unwrap();
