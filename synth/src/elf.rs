@@ -28,6 +28,9 @@ pub enum ElfError {
     /// A header points outside the file.
     #[error("truncated ELF: {0} is out of bounds")]
     Truncated(&'static str),
+    /// The headers are readable but describe something no linker writes.
+    #[error("malformed ELF: {0}")]
+    Malformed(&'static str),
 }
 
 /// The CPU an ELF file is built for.
@@ -105,32 +108,45 @@ impl ElfInfo {
     }
 }
 
+/// More version requirements than any real executable has (a glibc binary
+/// has a few dozen): a crafted file whose records point back at themselves
+/// could otherwise make the loops below collect billions.
+const MAX_VERSION_NEEDS: usize = 4096;
+
 /// Reads the machine type and the symbol version requirements of an ELF file.
+///
+/// The file is untrusted (`--lambda-zip` may hold anything): every offset,
+/// size and count it states is checked, with checked arithmetic, before it is
+/// used, so a truncated or crafted file is an [`ElfError`], never a panic or
+/// an overflow.
 pub fn inspect(bytes: &[u8]) -> Result<ElfInfo, ElfError> {
-    if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
+    if bytes.get(..4) != Some(b"\x7fELF".as_slice()) {
         return Err(ElfError::NotElf);
     }
     // EI_CLASS 2 = 64-bit, EI_DATA 1 = little-endian.
-    if bytes.len() < 64 || bytes[4] != 2 || bytes[5] != 1 {
+    if bytes.len() < 64 || bytes.get(4..6) != Some([2u8, 1].as_slice()) {
         return Err(ElfError::Unsupported);
     }
     let r = Reader(bytes);
-    let machine = match r.u16(18, "e_machine")? {
+    let machine = match r.u16(0, 18, "e_machine")? {
         EM_X86_64 => Machine::X86_64,
         EM_AARCH64 => Machine::Aarch64,
         other => Machine::Other(other),
     };
-    let shoff = r.u64(0x28, "e_shoff")? as usize;
-    let shentsize = r.u16(0x3a, "e_shentsize")? as usize;
-    let shnum = r.u16(0x3c, "e_shnum")? as usize;
+    let shoff = r.offset(0, 0x28, "e_shoff")?;
+    let shentsize = usize::from(r.u16(0, 0x3a, "e_shentsize")?);
+    let shnum = usize::from(r.u16(0, 0x3c, "e_shnum")?);
     let section = |index: usize| -> Result<Section, ElfError> {
-        let base = shoff + index * shentsize;
+        let base = index
+            .checked_mul(shentsize)
+            .and_then(|at| at.checked_add(shoff))
+            .ok_or(ElfError::Truncated("section header"))?;
         Ok(Section {
-            kind: r.u32(base + 4, "sh_type")?,
-            offset: r.u64(base + 24, "sh_offset")? as usize,
-            size: r.u64(base + 32, "sh_size")? as usize,
-            link: r.u32(base + 40, "sh_link")? as usize,
-            info: r.u32(base + 44, "sh_info")? as usize,
+            kind: r.u32(base, 4, "sh_type")?,
+            offset: r.offset(base, 24, "sh_offset")?,
+            size: r.offset(base, 32, "sh_size")?,
+            link: r.u32(base, 40, "sh_link")? as usize,
+            info: r.u32(base, 44, "sh_info")?,
         })
     };
     let mut version_needs = Vec::new();
@@ -140,26 +156,34 @@ pub fn inspect(bytes: &[u8]) -> Result<ElfInfo, ElfError> {
             continue;
         }
         let strtab = section(verneed.link)?;
-        let string = |offset: usize| r.cstr(strtab.offset, strtab.size, offset);
+        let string = |offset: u32| r.cstr(strtab.offset, strtab.size, offset as usize);
         // Elf64_Verneed: vn_version u16, vn_cnt u16, vn_file u32, vn_aux u32, vn_next u32.
         let mut need = verneed.offset;
         for _ in 0..verneed.info {
-            let count = r.u16(need + 2, "vn_cnt")?;
-            let file = string(r.u32(need + 4, "vn_file")? as usize)?;
+            let count = r.u16(need, 2, "vn_cnt")?;
+            let file = string(r.u32(need, 4, "vn_file")?)?;
             // Elf64_Vernaux: vna_hash u32, vna_flags u16, vna_other u16, vna_name u32, vna_next u32.
-            let mut aux = need + r.u32(need + 8, "vn_aux")? as usize;
+            let mut aux = advance(need, r.u32(need, 8, "vn_aux")?, "vn_aux")?;
             for _ in 0..count {
-                version_needs.push((file.clone(), string(r.u32(aux + 8, "vna_name")? as usize)?));
-                aux += r.u32(aux + 12, "vna_next")? as usize;
+                if version_needs.len() == MAX_VERSION_NEEDS {
+                    return Err(ElfError::Malformed("more than 4096 symbol version requirements"));
+                }
+                version_needs.push((file.clone(), string(r.u32(aux, 8, "vna_name")?)?));
+                aux = advance(aux, r.u32(aux, 12, "vna_next")?, "vna_next")?;
             }
-            let next = r.u32(need + 12, "vn_next")? as usize;
+            let next = r.u32(need, 12, "vn_next")?;
             if next == 0 {
                 break;
             }
-            need += next;
+            need = advance(need, next, "vn_next")?;
         }
     }
     Ok(ElfInfo { machine, version_needs })
+}
+
+/// `at + by`, an offset the file states relative to another.
+fn advance(at: usize, by: u32, what: &'static str) -> Result<usize, ElfError> {
+    at.checked_add(by as usize).ok_or(ElfError::Truncated(what))
 }
 
 /// Why a `bootstrap` cannot run as a Lambda function of the configured architecture.
@@ -211,29 +235,34 @@ struct Section {
     offset: usize,
     size: usize,
     link: usize,
-    info: usize,
+    info: u32,
 }
 
+/// Little-endian fields at `base + delta`, each bounds- and overflow-checked.
 struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
-    fn bytes<const N: usize>(&self, at: usize, what: &'static str) -> Result<[u8; N], ElfError> {
-        at.checked_add(N)
-            .and_then(|end| self.0.get(at..end))
-            .map(|s| s.try_into().expect("slice of length N"))
+    fn bytes<const N: usize>(&self, base: usize, delta: usize, what: &'static str) -> Result<[u8; N], ElfError> {
+        base.checked_add(delta)
+            .and_then(|at| Some((at, at.checked_add(N)?)))
+            .and_then(|(at, end)| self.0.get(at..end))
+            .and_then(|s| s.try_into().ok())
             .ok_or(ElfError::Truncated(what))
     }
-    fn u16(&self, at: usize, what: &'static str) -> Result<u16, ElfError> {
-        self.bytes::<2>(at, what).map(u16::from_le_bytes)
+    fn u16(&self, base: usize, delta: usize, what: &'static str) -> Result<u16, ElfError> {
+        self.bytes::<2>(base, delta, what).map(u16::from_le_bytes)
     }
-    fn u32(&self, at: usize, what: &'static str) -> Result<u32, ElfError> {
-        self.bytes::<4>(at, what).map(u32::from_le_bytes)
+    fn u32(&self, base: usize, delta: usize, what: &'static str) -> Result<u32, ElfError> {
+        self.bytes::<4>(base, delta, what).map(u32::from_le_bytes)
     }
-    fn u64(&self, at: usize, what: &'static str) -> Result<u64, ElfError> {
-        self.bytes::<8>(at, what).map(u64::from_le_bytes)
+    /// A 64-bit offset or size, which must also fit this machine's `usize`.
+    fn offset(&self, base: usize, delta: usize, what: &'static str) -> Result<usize, ElfError> {
+        let value = self.bytes::<8>(base, delta, what).map(u64::from_le_bytes)?;
+        usize::try_from(value).map_err(|_| ElfError::Truncated(what))
     }
     fn cstr(&self, table: usize, size: usize, offset: usize) -> Result<String, ElfError> {
-        let table = self.0.get(table..table.saturating_add(size)).ok_or(ElfError::Truncated("string table"))?;
+        let end = table.checked_add(size).ok_or(ElfError::Truncated("string table"))?;
+        let table = self.0.get(table..end).ok_or(ElfError::Truncated("string table"))?;
         let tail = table.get(offset..).ok_or(ElfError::Truncated("string offset"))?;
         let end = tail.iter().position(|b| *b == 0).ok_or(ElfError::Truncated("unterminated string"))?;
         Ok(String::from_utf8_lossy(&tail[..end]).into_owned())
@@ -366,6 +395,86 @@ mod tests {
         let mut elf = fixture::x86_64_bootstrap();
         elf.truncate(100);
         assert!(matches!(inspect(&elf), Err(ElfError::Truncated(_))));
+    }
+
+    #[test]
+    fn every_truncation_of_a_valid_file_is_an_error_not_a_panic() {
+        let elf = fixture::x86_64_bootstrap();
+        let full = inspect(&elf).unwrap();
+        // The section headers come last; the last 16 bytes of the last one
+        // (sh_addralign, sh_entsize) are never read.
+        let unread = 16;
+        for len in 0..elf.len() {
+            let result = inspect(&elf[..len]);
+            match len {
+                0..4 => assert_eq!(result, Err(ElfError::NotElf), "length {len}"),
+                4..64 => assert_eq!(result, Err(ElfError::Unsupported), "length {len}"),
+                _ if len < elf.len() - unread => {
+                    assert!(matches!(result, Err(ElfError::Truncated(_))), "length {len}: {result:?}")
+                }
+                _ => assert_eq!(result.as_ref(), Ok(&full), "length {len}"),
+            }
+        }
+    }
+
+    /// Offsets of the fixture's fields: (section headers, verneed record, first aux record).
+    fn layout(elf: &[u8]) -> (usize, usize, usize) {
+        let shoff = u64::from_le_bytes(elf[0x28..0x30].try_into().unwrap()) as usize;
+        let verneed_header = shoff + 2 * 64;
+        let verneed = u64::from_le_bytes(elf[verneed_header + 24..verneed_header + 32].try_into().unwrap()) as usize;
+        (shoff, verneed, verneed + 16)
+    }
+
+    fn patched(at: usize, value: &[u8]) -> Vec<u8> {
+        let mut elf = fixture::x86_64_bootstrap();
+        elf[at..at + value.len()].copy_from_slice(value);
+        elf
+    }
+
+    #[test]
+    fn crafted_offsets_and_counts_are_errors_not_panics() {
+        let (shoff, verneed, aux) = layout(&fixture::x86_64_bootstrap());
+        let verneed_header = shoff + 2 * 64;
+        let max64 = u64::MAX.to_le_bytes();
+        let max32 = u32::MAX.to_le_bytes();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("e_shoff at the end of the address space", patched(0x28, &max64)),
+            ("e_shoff just past the file", patched(0x28, &(fixture::x86_64_bootstrap().len() as u64).to_le_bytes())),
+            ("huge e_shentsize times e_shnum", {
+                let mut elf = patched(0x3a, &u16::MAX.to_le_bytes());
+                elf[0x3c..0x3e].copy_from_slice(&u16::MAX.to_le_bytes());
+                elf
+            }),
+            ("sh_offset of the version section", patched(verneed_header + 24, &max64)),
+            ("sh_size of the string table", patched(shoff + 64 + 32, &max64)),
+            ("sh_offset of the string table", patched(shoff + 64 + 24, &max64)),
+            ("sh_link past every section", patched(verneed_header + 40, &max32)),
+            ("sh_info (record count) with records out of bounds", {
+                let mut elf = patched(verneed_header + 44, &max32);
+                elf[verneed + 12..verneed + 16].copy_from_slice(&max32);
+                elf
+            }),
+            ("vn_aux", patched(verneed + 8, &max32)),
+            ("vn_file", patched(verneed + 4, &max32)),
+            ("vna_name", patched(aux + 8, &max32)),
+            ("vna_next", patched(aux + 12, &max32)),
+        ];
+        for (what, elf) in cases {
+            let result = std::panic::catch_unwind(|| inspect(&elf));
+            let result = result.unwrap_or_else(|_| panic!("{what}: panicked"));
+            assert!(matches!(result, Err(ElfError::Truncated(_))), "{what}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn records_that_point_at_themselves_are_refused_not_collected_forever() {
+        // vn_cnt 65535 aux records that each name the next as themselves
+        // (vna_next 0), in 2^32 - 1 verneed records: billions of entries if followed.
+        let (shoff, verneed, aux) = layout(&fixture::x86_64_bootstrap());
+        let mut elf = patched(verneed + 2, &u16::MAX.to_le_bytes());
+        elf[aux + 12..aux + 16].copy_from_slice(&0u32.to_le_bytes());
+        elf[shoff + 2 * 64 + 44..shoff + 2 * 64 + 48].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(inspect(&elf), Err(ElfError::Malformed("more than 4096 symbol version requirements")));
     }
 
     #[test]
