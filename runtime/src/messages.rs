@@ -23,6 +23,25 @@ pub struct AccountMessage {
     /// Users whose keys are rotated now whatever their age.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub force_rotate: Vec<String>,
+    /// A continuation: an earlier invocation handled the users up to and
+    /// including this name (by name order) before its deadline; this one
+    /// handles the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_after_user: Option<String>,
+    /// Which part of the account this message is (0: the inventory's).
+    #[serde(default, skip_serializing_if = "is_first_part")]
+    pub part: u32,
+}
+
+fn is_first_part(part: &u32) -> bool {
+    *part == 0
+}
+
+impl AccountMessage {
+    /// The message for the rest of the account, after `last_user`.
+    pub fn continuation(&self, last_user: &str) -> AccountMessage {
+        AccountMessage { resume_after_user: Some(last_user.to_string()), part: self.part + 1, ..self.clone() }
+    }
 }
 
 /// Who a digest is for.

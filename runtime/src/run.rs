@@ -235,6 +235,15 @@ impl AccountRotator for CoreRotator {
     async fn rotate(&self, message: &AccountMessage, now: DateTime<Utc>) -> AccountReport {
         crate::rotation::rotate_account(&self.deps, &self.config, message, now).await
     }
+
+    async fn rotate_within(
+        &self,
+        message: &AccountMessage,
+        now: DateTime<Utc>,
+        deadline: &crate::rotation::Deadline,
+    ) -> crate::rotation::AccountPart {
+        crate::rotation::rotate_account_within(&self.deps, &self.config, message, now, deadline).await
+    }
 }
 
 #[cfg(test)]

@@ -194,11 +194,15 @@ fn statements(config: &Config, function: Function) -> Vec<Statement> {
         }
         Function::Rotation => {
             out.push(policies::sqs_consume("ConsumeAccounts", "AccountsQueue"));
+            // An account an invocation cannot finish before its deadline
+            // queues its remaining users as a continuation.
+            out.push(policies::sqs_send("QueueAccountRemainder", "AccountsQueue"));
             out.push(policies::sqs_send("QueueNotifications", "NotificationsQueue"));
-            // TransactWriteItems is authorized as the Put and Update it holds.
+            // TransactWriteItems is authorized as the Put and Update it holds;
+            // Query reads back the parts of an account done across invocations.
             out.push(ledger_statement(
                 "RecordAccountReports",
-                &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"],
+                &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"],
             ));
             let member = match &config.organization {
                 Some(org) => {
@@ -295,6 +299,7 @@ fn environment(config: &Config, function: Function) -> Result<IndexMap<String, E
             vars.insert(ENV_DEPLOYMENT_ACCOUNT_ID.to_string(), Expr::account_id());
         }
         Function::Rotation => {
+            vars.insert(ENV_ACCOUNTS_QUEUE_URL.to_string(), Expr::r#ref("AccountsQueue"));
             vars.insert(ENV_DEPLOYMENT_ACCOUNT_ID.to_string(), Expr::account_id());
             vars.insert(ENV_ACCOUNTS_MAX_RECEIVE_COUNT.to_string(), Expr::from(MAX_RECEIVE_COUNT.to_string()));
         }

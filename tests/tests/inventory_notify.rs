@@ -356,6 +356,7 @@ async fn scheduled_run_flows_through_both_queues_into_the_mailbox() {
         rotator: rekey_runtime::run::CoreRotator::new(&config, &sdk).await,
         queue: SqsQueue::new(sqs.clone()),
         notifications_queue_url: urls[1].clone(),
+        accounts_queue_url: urls[0].clone(),
         ledger: ledger_table.clone(),
         max_receive_count: 3,
         clock: chrono::Utc::now,

@@ -38,6 +38,8 @@ async fn run(account: &str, config: &Config, now: DateTime<Utc>, dry_run: bool) 
         account_email: None,
         dry_run,
         force_rotate: vec![],
+        resume_after_user: None,
+        part: 0,
     };
     rotate_account(&deps(Moto::get()), config, &msg, now).await
 }
@@ -305,6 +307,8 @@ async fn member_storage_keeps_secrets_in_the_member_account_central_in_the_inven
         account_email: None,
         dry_run: false,
         force_rotate: vec![],
+        resume_after_user: None,
+        part: 0,
     };
     let report = rotate_account(&deps(Moto::get()), &cfg, &msg, start()).await;
     assert!(report.users.iter().all(|u| u.actions.iter().all(|a| matches!(a.result, ActionResult::Done { .. }))));
@@ -394,6 +398,8 @@ async fn a_forced_user_is_rotated_whatever_the_key_age() {
         account_email: None,
         dry_run: false,
         force_rotate: vec!["alice".into()],
+        resume_after_user: None,
+        part: 0,
     };
     let report = rotate_account(&deps(Moto::get()), &enforce(), &msg, start()).await;
     let alice = user(&report, "alice");

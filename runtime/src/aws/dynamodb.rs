@@ -2,8 +2,9 @@
 //! (`run_id`, `entry`). A run is one partition: the `run` entry (accounts
 //! queued, start time, count of accounts recorded, who closed it, who holds
 //! the sending lease and until when), one
-//! `account#<id>` entry per account report, and one `sent#<recipient>`
-//! entry per digest sent. Every entry expires (TTL attribute `expires_at`)
+//! `account#<id>` entry per account report, `part#<id>#<n>` entries for
+//! the parts of an account processed across invocations, and one
+//! `sent#<recipient>` entry per digest sent. Every entry expires (TTL attribute `expires_at`)
 //! [`RETENTION_DAYS`] after it is written.
 
 use super::port_error;
@@ -25,6 +26,9 @@ pub const EXPIRES_AT: &str = "expires_at";
 const RUN_ENTRY: &str = "run";
 const ACCOUNT_PREFIX: &str = "account#";
 const SENT_PREFIX: &str = "sent#";
+/// `part#<account id>#<part>`: a part of an account's report, kept apart
+/// from `account#` entries so the run's account reports never include it.
+const PART_PREFIX: &str = "part#";
 
 /// The run ledger on a DynamoDB table.
 #[derive(Clone, Debug)]
@@ -218,32 +222,35 @@ impl RunLedger for DynamoLedger {
     }
 
     async fn account_reports(&self, run_id: &str) -> Result<Vec<AccountReport>, PortError> {
-        let op = "dynamodb:Query";
-        let target = self.target(run_id);
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("#r = :r AND begins_with(#e, :p)")
-            .expression_attribute_names("#r", RUN_ID)
-            .expression_attribute_names("#e", ENTRY)
-            .expression_attribute_values(":r", AttributeValue::S(run_id.to_string()))
-            .expression_attribute_values(":p", AttributeValue::S(ACCOUNT_PREFIX.to_string()))
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| port_error(op, &target, e))?;
-            for item in page.items() {
-                let report = s(item, "report")
-                    .and_then(|j| serde_json::from_str::<AccountReport>(&j).ok())
-                    .ok_or_else(|| malformed(op, &target, "report"))?;
-                out.push(report);
-            }
-        }
+        let mut out = self.reports_under(run_id, ACCOUNT_PREFIX).await?;
         out.sort_by(|a, b| a.account_id.cmp(&b.account_id));
         Ok(out)
+    }
+
+    async fn record_part(&self, report: &AccountReport, part: u32) -> Result<(), PortError> {
+        let run_id = &report.run_id;
+        let mut item = Self::item(run_id, &part_entry(&report.account_id, part), Utc::now());
+        item.insert("report".into(), AttributeValue::S(serde_json::to_string(report).expect("reports serialize")));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#r)")
+            .expression_attribute_names("#r", RUN_ID)
+            .send()
+            .await;
+        match result {
+            // A redelivered part: the first report stands.
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
+            Err(e) => Err(port_error("dynamodb:PutItem", &self.target(run_id), e)),
+        }
+    }
+
+    async fn account_parts(&self, run_id: &str, account_id: &str) -> Result<Vec<AccountReport>, PortError> {
+        // Entries sort by their zero-padded part number.
+        self.reports_under(run_id, &format!("{PART_PREFIX}{account_id}#")).await
     }
 
     async fn digest_sent(&self, run_id: &str, recipient: &str) -> Result<bool, PortError> {
@@ -311,5 +318,41 @@ impl RunLedger for DynamoLedger {
             Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
             Err(e) => Err(port_error("dynamodb:UpdateItem", &self.target(run_id), e)),
         }
+    }
+}
+
+/// The entry of part `part` of an account's report.
+fn part_entry(account_id: &str, part: u32) -> String {
+    format!("{PART_PREFIX}{account_id}#{part:05}")
+}
+
+impl DynamoLedger {
+    /// The reports of every entry of `run_id` whose key starts with `prefix`, in key order.
+    async fn reports_under(&self, run_id: &str, prefix: &str) -> Result<Vec<AccountReport>, PortError> {
+        let op = "dynamodb:Query";
+        let target = self.target(run_id);
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#r = :r AND begins_with(#e, :p)")
+            .expression_attribute_names("#r", RUN_ID)
+            .expression_attribute_names("#e", ENTRY)
+            .expression_attribute_values(":r", AttributeValue::S(run_id.to_string()))
+            .expression_attribute_values(":p", AttributeValue::S(prefix.to_string()))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| port_error(op, &target, e))?;
+            for item in page.items() {
+                let report = s(item, "report")
+                    .and_then(|j| serde_json::from_str::<AccountReport>(&j).ok())
+                    .ok_or_else(|| malformed(op, &target, "report"))?;
+                out.push(report);
+            }
+        }
+        Ok(out)
     }
 }

@@ -158,6 +158,8 @@ mod tests {
             account_email: None,
             dry_run: false,
             force_rotate: vec![],
+            resume_after_user: None,
+            part: 0,
         };
         let deps = RotationDeps::new(platform);
         rotate_account(&deps, &config, &msg, chrono::Utc::now()).await.status

@@ -11,7 +11,10 @@
 //! the run, so the run's digest says so instead of waiting for its deadline.
 //! A not-enrolled account is not a failure.
 
-use super::{Env, HandlerError, ACCOUNTS_MAX_RECEIVE_COUNT_ENV, NOTIFICATIONS_QUEUE_ENV, RUN_LEDGER_TABLE_ENV};
+use super::{
+    Env, HandlerError, ACCOUNTS_MAX_RECEIVE_COUNT_ENV, ACCOUNTS_QUEUE_ENV, NOTIFICATIONS_QUEUE_ENV,
+    RUN_LEDGER_TABLE_ENV,
+};
 use crate::aws::dynamodb::DynamoLedger;
 use crate::aws::sqs::SqsQueue;
 use crate::inventory::ports::{send_all, MessageQueue};
@@ -19,6 +22,7 @@ use crate::ledger::{Recorded, RunLedger, REPORT_LIMIT_BYTES};
 use crate::messages::{AccountMessage, NotifierMessage};
 use crate::notify::digests;
 use crate::report::{AccountReport, AccountStatus};
+use crate::rotation::{AccountPart, Deadline};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -35,6 +39,19 @@ pub const DIGEST_REPORT_LIMIT_BYTES: usize = 200_000;
 pub trait AccountRotator {
     /// Processes one account at `now`.
     fn rotate(&self, message: &AccountMessage, now: DateTime<Utc>) -> impl Future<Output = AccountReport>;
+
+    /// Processes what `deadline` leaves time for: the rotation core stops
+    /// starting users near it and says where to continue. A rotator without
+    /// that notion processes the whole account.
+    fn rotate_within(
+        &self,
+        message: &AccountMessage,
+        now: DateTime<Utc>,
+        deadline: &Deadline,
+    ) -> impl Future<Output = AccountPart> {
+        let _ = deadline;
+        async move { AccountPart { report: self.rotate(message, now).await, continue_after: None } }
+    }
 }
 
 /// What the handler needs, built once per container.
@@ -48,6 +65,9 @@ pub struct RotationDeps<R, Q, L> {
     pub queue: Q,
     /// Notifications queue URL.
     pub notifications_queue_url: String,
+    /// Accounts queue URL: where the rest of an account goes when an
+    /// invocation nears its deadline.
+    pub accounts_queue_url: String,
     /// Where the run's reports are collected.
     pub ledger: L,
     /// Deliveries of an accounts-queue message before it moves to the
@@ -143,10 +163,23 @@ fn receive_count(record: &SqsMessage) -> u32 {
     record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
 }
 
-/// Handles one batch; returns the records to redeliver.
+/// Handles one batch with no deadline; returns the records to redeliver.
 pub async fn handle<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
     event: SqsEvent,
     deps: &RotationDeps<R, Q, L>,
+) -> SqsBatchResponse {
+    handle_within(event, deps, Deadline::none()).await
+}
+
+/// Handles one batch within the invocation's `deadline`; returns the
+/// records to redeliver. An account the invocation cannot finish is a part:
+/// its report so far is kept in the ledger and the rest of the account is
+/// queued as a continuation; the last part's report carries every part's
+/// users into the run, so no news of what was rotated is lost.
+pub async fn handle_within<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
+    event: SqsEvent,
+    deps: &RotationDeps<R, Q, L>,
+    deadline: Deadline,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
@@ -158,8 +191,18 @@ pub async fn handle<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
             }
         };
         let now = (deps.clock)();
-        let report = deps.rotator.rotate(&message, now).await;
+        let AccountPart { report, continue_after } = deps.rotator.rotate_within(&message, now, &deadline).await;
         record_summary(&report, now);
+        if let Some(last_user) = continue_after {
+            if let Err(e) = continue_account(deps, &message, &report, &last_user).await {
+                // Redelivered: the users done are done, and the retry finds
+                // them with nothing left to do.
+                tracing::error!(message_id = %id, account_id = %report.account_id, error = %e, "the rest of the account could not be queued; the message will be retried");
+                response.add_failure(id);
+            }
+            continue;
+        }
+        let report = with_earlier_parts(deps, &message, report).await;
         if let AccountStatus::Failed { error } = &report.status {
             response.add_failure(id.clone());
             let attempt = receive_count(&record);
@@ -174,6 +217,50 @@ pub async fn handle<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
         report_to_run(deps, &report).await;
     }
     response
+}
+
+/// Keeps a part's report in the ledger, then queues the rest of the account.
+async fn continue_account<R, Q: MessageQueue, L: RunLedger>(
+    deps: &RotationDeps<R, Q, L>,
+    message: &AccountMessage,
+    report: &AccountReport,
+    last_user: &str,
+) -> Result<(), String> {
+    deps.ledger.record_part(&report.fitted(REPORT_LIMIT_BYTES), message.part).await.map_err(|e| e.to_string())?;
+    let body = serde_json::to_string(&message.continuation(last_user)).expect("messages serialize");
+    send_all(&deps.queue, &deps.accounts_queue_url, vec![body]).await.map_err(|e| e.to_string())?;
+    tracing::info!(account_id = %report.account_id, part = message.part, last_user, "deadline near: the rest of the account is queued");
+    Ok(())
+}
+
+/// The account's whole report: the users of its earlier parts (in the
+/// ledger), then this last part's. Without the ledger the last part's
+/// report goes on alone; the earlier parts' users are in the logs.
+async fn with_earlier_parts<R, Q, L: RunLedger>(
+    deps: &RotationDeps<R, Q, L>,
+    message: &AccountMessage,
+    mut report: AccountReport,
+) -> AccountReport {
+    if message.part == 0 {
+        return report;
+    }
+    match deps.ledger.account_parts(&message.run_id, &message.account_id).await {
+        Ok(parts) => {
+            let mut users = Vec::new();
+            for part in parts {
+                report.users_omitted += part.users_omitted;
+                users.extend(part.users);
+            }
+            users.append(&mut report.users);
+            users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+            users.dedup_by(|a, b| a.user_name == b.user_name);
+            report.users = users;
+        }
+        Err(e) => {
+            tracing::error!(account_id = %report.account_id, error = %e, "earlier parts of the account could not be read; its report covers the last part only");
+        }
+    }
+    report
 }
 
 /// Records an account's report in its run, and queues `run_complete` when it
@@ -227,6 +314,7 @@ pub async fn deps_from_env(
 ) -> Result<RotationDeps<crate::run::CoreRotator, SqsQueue, DynamoLedger>, HandlerError> {
     let config = super::load_config(env)?;
     let notifications_queue_url = super::require(env, NOTIFICATIONS_QUEUE_ENV)?;
+    let accounts_queue_url = super::require(env, ACCOUNTS_QUEUE_ENV)?;
     let table = super::require(env, RUN_LEDGER_TABLE_ENV)?;
     let max_receive_count = super::require(env, ACCOUNTS_MAX_RECEIVE_COUNT_ENV)?
         .parse()
@@ -237,10 +325,18 @@ pub async fn deps_from_env(
         rotator,
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk)),
         notifications_queue_url,
+        accounts_queue_url,
         ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), table),
         max_receive_count,
         clock: Utc::now,
     })
+}
+
+/// The invocation's deadline (Lambda gives it in milliseconds since the
+/// epoch) as an instant of this process's clock.
+fn invocation_deadline(deadline_ms: u64) -> Deadline {
+    let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    Deadline::at(std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
 }
 
 /// Builds the real dependencies from the process environment and runs the Lambda loop.
@@ -253,7 +349,8 @@ pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Err
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, HandlerError>(handle(event.payload, deps).await)
+        let deadline = invocation_deadline(event.context.deadline);
+        Ok::<_, HandlerError>(handle_within(event.payload, deps, deadline).await)
     }))
     .await
 }
@@ -315,6 +412,8 @@ mod tests {
             account_email: None,
             dry_run: false,
             force_rotate: vec![],
+            resume_after_user: None,
+            part: 0,
         })
         .unwrap()
     }
@@ -333,6 +432,7 @@ mod tests {
             rotator: FakeRotator,
             queue: Recorder::default(),
             notifications_queue_url: "q".into(),
+            accounts_queue_url: "accounts".into(),
             ledger: FakeLedger::default(),
             max_receive_count: 3,
             clock: fixed,
@@ -350,6 +450,75 @@ mod tests {
 
     fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
         response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+    }
+
+    /// Stops after one user (`u<part>`) in parts 0 and 1, as a rotation
+    /// near its deadline does; part 2 finishes the account.
+    struct PartRotator;
+    impl AccountRotator for PartRotator {
+        async fn rotate(&self, message: &AccountMessage, now: DateTime<Utc>) -> AccountReport {
+            self.rotate_within(message, now, &Deadline::none()).await.report
+        }
+        async fn rotate_within(&self, message: &AccountMessage, _: DateTime<Utc>, _: &Deadline) -> AccountPart {
+            let mut report = sample_report(EffectiveMode::Enforce);
+            report.run_id = message.run_id.clone();
+            report.account_id = message.account_id.clone();
+            let mut user = report.users[0].clone();
+            user.user_name = format!("u{}", message.part);
+            report.users = vec![user];
+            let continue_after = (message.part < 2).then(|| format!("u{}", message.part));
+            AccountPart { report, continue_after }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_account_cut_by_the_deadline_continues_in_parts_and_is_recorded_once_with_every_part() {
+        let base = deps();
+        let deps = RotationDeps {
+            config: base.config,
+            rotator: PartRotator,
+            queue: base.queue,
+            notifications_queue_url: base.notifications_queue_url,
+            accounts_queue_url: base.accounts_queue_url,
+            ledger: base.ledger,
+            max_receive_count: base.max_receive_count,
+            clock: base.clock,
+        };
+        let run = RunRecord { run_id: "run-9".into(), account_ids: vec!["200000000001".into()], started_at: fixed() };
+        deps.ledger.open_run(&run).await.unwrap();
+        let mut body = account_body("200000000001");
+        for part in 0..3u32 {
+            let sent_before = deps.queue.0.borrow().len();
+            let mut event = SqsEvent::default();
+            event.records.push(record(&format!("m{part}"), &body, 1));
+            let response = handle_within(event, &deps, Deadline::none()).await;
+            assert!(response.batch_item_failures.is_empty(), "part {part}: {response:?}");
+            let sent: Vec<String> = deps.queue.0.borrow()[sent_before..].to_vec();
+            if part < 2 {
+                let next: AccountMessage = serde_json::from_str(&sent[0]).expect("a continuation");
+                assert_eq!(
+                    (next.part, next.resume_after_user.as_deref()),
+                    (part + 1, Some(format!("u{part}").as_str()))
+                );
+                let state = deps.ledger.run_state("run-9").await.unwrap().unwrap();
+                assert_eq!(state.done, 0, "a part does not count the account");
+                body = sent[0].clone();
+            } else {
+                assert!(sent.iter().any(|b| b.contains("run_complete")), "the last part completes the run: {sent:?}");
+            }
+        }
+        let reports = deps.ledger.account_reports("run-9").await.unwrap();
+        assert_eq!(reports.len(), 1);
+        let users: Vec<_> = reports[0].users.iter().map(|u| u.user_name.as_str()).collect();
+        assert_eq!(users, ["u0", "u1", "u2"], "the account's report holds every part's users");
+        assert_eq!(deps.ledger.run_state("run-9").await.unwrap().unwrap().done, 1);
+    }
+
+    #[test]
+    fn the_lambda_deadline_becomes_an_instant() {
+        let in_an_hour = u64::try_from((Utc::now() + chrono::Duration::hours(1)).timestamp_millis()).unwrap();
+        assert!(!invocation_deadline(in_an_hour).near());
+        assert!(invocation_deadline(0).near(), "a past deadline is near");
     }
 
     #[tokio::test]

@@ -141,6 +141,8 @@ pub fn account_messages(accounts: &[OrgAccount], request: &InventoryRequest) -> 
             account_email: a.email.clone(),
             dry_run: request.dry_run,
             force_rotate: forced_in(&request.force_rotate, &a.id),
+            resume_after_user: None,
+            part: 0,
         })
         .collect()
 }

@@ -57,6 +57,9 @@ pub struct AuditContext<'a> {
     pub poll_attempts: u32,
     /// Longest total pause waiting for the credential report ([`report_wait`]).
     pub report_wait: Duration,
+    /// A continuation: users up to and including this name were handled by
+    /// an earlier invocation and are left out (no per-user reads for them).
+    pub after_user: Option<&'a str>,
 }
 
 /// Longest pause between two credential-report polls.
@@ -286,7 +289,7 @@ pub async fn audit<I: IamAccount, S: SecretStore>(iam: &I, secrets: &S, ctx: &Au
         users: Vec::new(),
     };
     let mut infos: BTreeMap<String, &SecretInfo> = BTreeMap::new();
-    for user in &users {
+    for user in users.iter().filter(|u| ctx.after_user.is_none_or(|after| u.user_name.as_str() > after)) {
         let secret_name = ctx.names.secret_name(ctx.account_id, &user.user_name);
         let secret = secrets_by_name.get(secret_name.as_str()).copied();
         if let Some(info) = secret {

@@ -96,6 +96,59 @@ pub async fn rotate_account<P: Platform>(
     msg: &AccountMessage,
     now: DateTime<Utc>,
 ) -> AccountReport {
+    rotate_account_within(deps, config, msg, now, &Deadline::none()).await.report
+}
+
+/// What one invocation did to an account: the report of the users it
+/// covered, and, when it stopped before its deadline, the last user it
+/// covered (the rest is for a continuation, [`AccountMessage::continuation`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountPart {
+    /// The users this invocation covered.
+    pub report: AccountReport,
+    /// Set when users are left: the last user covered.
+    pub continue_after: Option<String>,
+}
+
+/// When the invocation must stop starting users: a Lambda invocation is
+/// killed at its deadline, possibly mid-rotation, and its report would be
+/// lost. The margin covers one user's rotation with its retries (about a
+/// dozen calls, each bounded by the SDK's timeouts) and recording the report.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    at: Option<std::time::Instant>,
+}
+
+/// Time left at which no further user is started.
+pub const STOP_MARGIN: Duration = Duration::from_secs(120);
+
+impl Deadline {
+    /// No deadline (the CLI).
+    pub fn none() -> Deadline {
+        Deadline { at: None }
+    }
+
+    /// A deadline at `at` (the Lambda invocation's).
+    pub fn at(at: std::time::Instant) -> Deadline {
+        Deadline { at: Some(at) }
+    }
+
+    /// Whether less than [`STOP_MARGIN`] is left.
+    pub fn near(&self) -> bool {
+        self.at.is_some_and(|at| at.saturating_duration_since(std::time::Instant::now()) < STOP_MARGIN)
+    }
+}
+
+/// Like [`rotate_account`], for the users after `msg.resume_after_user`,
+/// stopping before `deadline` after at least one user with actions (so every
+/// invocation makes progress).
+pub async fn rotate_account_within<P: Platform>(
+    deps: &RotationDeps<P>,
+    config: &Config,
+    msg: &AccountMessage,
+    now: DateTime<Utc>,
+    deadline: &Deadline,
+) -> AccountPart {
     let mode = EffectiveMode::resolve(config.mode, msg.dry_run);
     let mut report = AccountReport {
         run_id: msg.run_id.clone(),
@@ -107,33 +160,14 @@ pub async fn rotate_account<P: Platform>(
         users: Vec::new(),
         users_omitted: 0,
     };
+    let (iam, secrets) = match open_account(deps, config, &msg.account_id).await {
+        Ok(clients) => clients,
+        Err(status) => {
+            report.status = status;
+            return AccountPart { report, continue_after: None };
+        }
+    };
     let names = config.names();
-    let session = names.session_name(Function::Rotation);
-    let member_arn = role_arn(config, &msg.account_id, &names.member_role);
-    let member = match deps.platform.assume_role(&member_arn, &session).await {
-        Ok(c) => c,
-        Err(e) if e.kind == ErrorKind::NotEnrolled => {
-            report.status = AccountStatus::NotEnrolled {
-                reason: format!("role `{member_arn}` cannot be assumed (not deployed yet?): {}", e.message),
-            };
-            return report;
-        }
-        Err(e) => {
-            report.status = AccountStatus::Failed { error: e.to_string() };
-            return report;
-        }
-    };
-    let store_creds = match store_credentials(deps, config, &member, &session).await {
-        Ok(c) => c,
-        Err(e) => {
-            report.status = AccountStatus::Failed { error: e };
-            return report;
-        }
-    };
-    let region = config.deployment.region.as_str();
-    let iam = deps.platform.iam(&member);
-    let secrets = deps.platform.secrets(&store_creds, region);
-
     let mut policy = Policy::for_config(config);
     policy.force_rotate = msg.force_rotate.iter().cloned().collect();
     let audit_ctx = audit::AuditContext {
@@ -146,12 +180,13 @@ pub async fn rotate_account<P: Platform>(
         poll_interval: deps.report_poll_interval,
         poll_attempts: deps.report_poll_attempts,
         report_wait: audit::report_wait(config),
+        after_user: msg.resume_after_user.as_deref(),
     };
     let audited = match audit::audit(&iam, &secrets, &audit_ctx).await {
         Ok(a) => a,
         Err(e) => {
             report.status = AccountStatus::Failed { error: e.to_string() };
-            return report;
+            return AccountPart { report, continue_after: None };
         }
     };
     let plan = lifecycle::plan(&audited.facts, &policy, now);
@@ -165,46 +200,26 @@ pub async fn rotate_account<P: Platform>(
         iam: &iam,
         secrets: &secrets,
     };
+    let mut started_a_user = false;
+    let mut continue_after = None;
     for user_plan in plan.users {
         let facts = audited.facts.users.iter().find(|u| u.user_name == user_plan.user_name);
-        let secret_arn = facts.and_then(|u| u.secret.as_ref()).map(|s| s.arn.clone());
-        let owner_email =
-            config.notifications.owner_tag_key.as_ref().and_then(|k| facts.and_then(|u| u.tags.get(k))).cloned();
         let error = audited.user_errors.get(&user_plan.user_name).cloned();
-        let UserPlan { user_name, status, actions, warnings } = user_plan;
-        let actions = match (mode, facts) {
-            (EffectiveMode::Enforce, Some(facts)) if error.is_none() => {
-                tidy_finished_rotation(&secrets, facts).await;
-                execute::execute_user(&exec_ctx, facts, &actions).await
-            }
-            _ => actions
-                .iter()
-                .map(|a| ActionReport {
-                    access_key_id: a.access_key_id.clone(),
-                    action: a.action,
-                    reason: a.reason,
-                    due: a.due,
-                    result: ActionResult::Planned,
-                })
-                .collect(),
-        };
-        let secret_arn = match secret_arn {
-            // The run that first stores a user's key also created the secret:
-            // look its ARN up (one call), so the report and the email say
-            // where the new key is.
-            None if actions.iter().any(stored_a_key) => secrets
-                .describe(&names.secret_name(&msg.account_id, &user_name))
-                .await
-                .ok()
-                .flatten()
-                .map(|info| info.arn),
-            known => known,
-        };
-        report.users.push(UserReport { user_name, status, owner_email, secret_arn, actions, warnings, error });
+        let enforce = mode == EffectiveMode::Enforce && facts.is_some() && error.is_none();
+        let acts = enforce && !user_plan.actions.is_empty();
+        if acts && started_a_user && deadline.near() {
+            continue_after = report.users.last().map(|u| u.user_name.clone());
+            break;
+        }
+        started_a_user |= acts;
+        let user = report_user(&exec_ctx, &secrets, facts, user_plan, error, enforce).await;
+        report.users.push(user);
     }
-    // Users whose audit failed are not in the plan; report them anyway.
+    // Users whose audit failed are not in the plan; report them anyway
+    // (those this part covers: up to where it stopped).
+    let covered = |user: &str| continue_after.as_deref().is_none_or(|last| user <= last);
     for (user, error) in &audited.user_errors {
-        if !report.users.iter().any(|u| &u.user_name == user) {
+        if covered(user) && !report.users.iter().any(|u| &u.user_name == user) {
             report.users.push(UserReport {
                 user_name: user.clone(),
                 status: lifecycle::UserStatus::Managed,
@@ -217,7 +232,79 @@ pub async fn rotate_account<P: Platform>(
         }
     }
     report.users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    report
+    AccountPart { report, continue_after }
+}
+
+/// Assumes the member role and builds the account's IAM and secret-store
+/// clients; an account that cannot be entered gives its status.
+async fn open_account<P: Platform>(
+    deps: &RotationDeps<P>,
+    config: &Config,
+    account_id: &str,
+) -> Result<(P::Iam, P::Secrets), AccountStatus> {
+    let names = config.names();
+    let session = names.session_name(Function::Rotation);
+    let member_arn = role_arn(config, account_id, &names.member_role);
+    let member = match deps.platform.assume_role(&member_arn, &session).await {
+        Ok(c) => c,
+        Err(e) if e.kind == ErrorKind::NotEnrolled => {
+            return Err(AccountStatus::NotEnrolled {
+                reason: format!("role `{member_arn}` cannot be assumed (not deployed yet?): {}", e.message),
+            })
+        }
+        Err(e) => return Err(AccountStatus::Failed { error: e.to_string() }),
+    };
+    let store_creds =
+        store_credentials(deps, config, &member, &session).await.map_err(|error| AccountStatus::Failed { error })?;
+    let iam = deps.platform.iam(&member);
+    let secrets = deps.platform.secrets(&store_creds, config.deployment.region.as_str());
+    Ok((iam, secrets))
+}
+
+/// One user's report: its plan executed (`act`: enforce mode, facts read)
+/// or marked planned.
+async fn report_user<P: Platform>(
+    exec_ctx: &execute::ExecContext<'_, P>,
+    secrets: &P::Secrets,
+    facts: Option<&lifecycle::UserFacts>,
+    user_plan: UserPlan,
+    error: Option<String>,
+    act: bool,
+) -> UserReport {
+    let config = exec_ctx.config;
+    let secret_arn = facts.and_then(|u| u.secret.as_ref()).map(|s| s.arn.clone());
+    let owner_email =
+        config.notifications.owner_tag_key.as_ref().and_then(|k| facts.and_then(|u| u.tags.get(k))).cloned();
+    let UserPlan { user_name, status, actions, warnings } = user_plan;
+    let actions = match facts {
+        Some(facts) if act => {
+            tidy_finished_rotation(secrets, facts).await;
+            execute::execute_user(exec_ctx, facts, &actions).await
+        }
+        _ => actions
+            .iter()
+            .map(|a| ActionReport {
+                access_key_id: a.access_key_id.clone(),
+                action: a.action,
+                reason: a.reason,
+                due: a.due,
+                result: ActionResult::Planned,
+            })
+            .collect(),
+    };
+    let secret_arn = match secret_arn {
+        // The run that first stores a user's key also created the secret:
+        // look its ARN up (one call), so the report and the email say
+        // where the new key is.
+        None if actions.iter().any(stored_a_key) => secrets
+            .describe(&config.names().secret_name(exec_ctx.account_id, &user_name))
+            .await
+            .ok()
+            .flatten()
+            .map(|info| info.arn),
+        known => known,
+    };
+    UserReport { user_name, status, owner_email, secret_arn, actions, warnings, error }
 }
 
 /// Removes the `rekey:rotation-started` record of a rotation that finished

@@ -31,6 +31,8 @@ fn msg() -> AccountMessage {
         account_email: None,
         dry_run: false,
         force_rotate: vec![],
+        resume_after_user: None,
+        part: 0,
     }
 }
 

@@ -6,6 +6,7 @@ use super::*;
 use crate::lifecycle::{ActionKind, KeyStatus, PlannedAction, Reason};
 use crate::report::{AccountReport, ActionResult};
 use chrono::{Duration as Days, TimeZone};
+use std::collections::BTreeMap;
 
 const ACCOUNT: &str = "111111111111";
 const REGION: &str = "us-east-1";
@@ -26,6 +27,8 @@ fn msg(dry_run: bool) -> AccountMessage {
         account_email: None,
         dry_run,
         force_rotate: vec![],
+        resume_after_user: None,
+        part: 0,
     }
 }
 
@@ -350,4 +353,64 @@ async fn central_storage_writes_to_the_inventory_account_and_adds_only_missing_r
     let _ = rotate_account(&deps(&fake), &cfg, &m, t0() + Days::days(1)).await;
     let calls = fake.world().calls.clone();
     assert!(!calls.iter().any(|c| c.contains("ReplicateSecretToRegions")), "{calls:?}");
+}
+
+/// A deadline already near: each invocation rotates one user and says
+/// where to continue; the continuations together rotate every user once,
+/// and every user appears in exactly one part's report.
+#[tokio::test]
+async fn near_its_deadline_an_invocation_stops_after_one_user_and_the_parts_cover_the_account() {
+    let fake = Fake::new(t0());
+    let mut old = BTreeMap::new();
+    for name in ["ann", "bob", "cat", "dan"] {
+        old.insert(name, fake.world().add_user(ACCOUNT, name, &[(KeyStatus::Active, t0() - Days::days(95))]).remove(0));
+    }
+    fake.world().add_user(ACCOUNT, "bea", &[(KeyStatus::Active, t0() - Days::days(5))]);
+    let cfg = config("");
+    let deadline = Deadline::at(std::time::Instant::now());
+    let mut message = msg(false);
+    let mut reported = Vec::new();
+    for part in 0.. {
+        assert!(part < 10, "the parts end");
+        let AccountPart { report, continue_after } =
+            rotate_account_within(&deps(&fake), &cfg, &message, t0(), &deadline).await;
+        let acted: Vec<_> = report.users.iter().filter(|u| !u.actions.is_empty()).collect();
+        assert_eq!(acted.len(), 1, "part {part}: one user with actions per invocation: {report:?}");
+        reported.extend(report.users.iter().map(|u| u.user_name.clone()));
+        match continue_after {
+            Some(last) => {
+                assert_eq!(report.users.last().map(|u| u.user_name.as_str()), Some(last.as_str()));
+                message = message.continuation(&last);
+                assert_eq!(message.part, part + 1);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(reported, ["ann", "bea", "bob", "cat", "dan"], "every user in exactly one part, in order");
+    for (name, key) in old {
+        let keys = fake.world().keys(ACCOUNT, name);
+        assert_eq!(keys.len(), 2, "{name} rotated once: {keys:?}");
+        assert!(keys.iter().any(|k| k.id == key));
+    }
+    // A continuation reads users after its resume point only.
+    let calls = fake.world().calls.clone();
+    let listed_ann = calls.iter().filter(|c| c.ends_with("iam:ListAccessKeys ann")).count();
+    assert!(listed_ann <= 3, "ann is read in the first part only (audit and executor): {listed_ann}");
+}
+
+/// No deadline (the CLI), or one far away: the whole account in one part.
+#[tokio::test]
+async fn without_a_near_deadline_the_whole_account_is_one_part() {
+    let fake = Fake::new(t0());
+    for name in ["ann", "bob"] {
+        fake.world().add_user(ACCOUNT, name, &[(KeyStatus::Active, t0() - Days::days(95))]);
+    }
+    let audit = Config::from_yaml_str("mode: audit", None).unwrap();
+    let far = Deadline::at(std::time::Instant::now() + Duration::from_secs(3600));
+    for deadline in [Deadline::none(), far] {
+        fake.world().restart();
+        let part = rotate_account_within(&deps(&fake), &audit, &msg(false), t0(), &deadline).await;
+        assert_eq!(part.continue_after, None);
+        assert_eq!(part.report.users.len(), 2);
+    }
 }
