@@ -472,6 +472,17 @@ async fn the_run_ledger_counts_each_account_once_and_closes_once() {
     assert!(!ledger.close_run("no-such-run", Closer::Complete).await.unwrap());
     // An account already recorded stays "already recorded" after the close.
     assert_eq!(ledger.record_account(&report("200000000001", 1)).await.unwrap(), Recorded::AlreadyRecorded);
+
+    // Parts of an account done across invocations: kept whatever the run's
+    // state, first report of a part stands, read back in part order (part
+    // 10 after part 9), never among the run's account reports.
+    for (part, users) in [(10, 3), (9, 2), (9, 7), (0, 1)] {
+        ledger.record_part(&report("200000000004", users), part).await.unwrap();
+    }
+    let parts = ledger.account_parts("run-ledger", "200000000004").await.unwrap();
+    assert_eq!(parts.iter().map(|r| r.users.len()).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(ledger.account_parts("run-ledger", "200000000001").await.unwrap().is_empty());
+    assert_eq!(ledger.account_reports("run-ledger").await.unwrap().len(), 2, "parts are not account reports");
 }
 
 /// The handlers read exactly the environment variables the main stack sets.
