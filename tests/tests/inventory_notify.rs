@@ -483,6 +483,19 @@ async fn the_run_ledger_counts_each_account_once_and_closes_once() {
     assert_eq!(parts.iter().map(|r| r.users.len()).collect::<Vec<_>>(), [1, 2, 3]);
     assert!(ledger.account_parts("run-ledger", "200000000001").await.unwrap().is_empty());
     assert_eq!(ledger.account_reports("run-ledger").await.unwrap().len(), 2, "parts are not account reports");
+
+    // The sending lease: one holder at a time, its own redelivery may take it
+    // again, another holder only once it is given up or has run out.
+    let at = |minutes: i64| started + chrono::Duration::minutes(minutes);
+    assert!(ledger.claim_sending("run-ledger", "m-1", at(0), at(2)).await.unwrap());
+    assert!(!ledger.claim_sending("run-ledger", "m-2", at(1), at(3)).await.unwrap(), "held by m-1");
+    assert!(ledger.claim_sending("run-ledger", "m-1", at(1), at(3)).await.unwrap(), "a redelivery of m-1");
+    ledger.release_sending("run-ledger", "m-2").await.unwrap();
+    assert!(!ledger.claim_sending("run-ledger", "m-2", at(2), at(4)).await.unwrap(), "only the holder gives it up");
+    ledger.release_sending("run-ledger", "m-1").await.unwrap();
+    assert!(ledger.claim_sending("run-ledger", "m-2", at(2), at(4)).await.unwrap());
+    assert!(ledger.claim_sending("run-ledger", "m-3", at(5), at(7)).await.unwrap(), "m-2's lease ran out");
+    assert!(!ledger.claim_sending("no-such-run", "m-1", at(0), at(2)).await.unwrap());
 }
 
 /// The handlers read exactly the environment variables the main stack sets.
