@@ -31,8 +31,30 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from moto.iam.models import AccessKeyLastUsed, iam_backends
+from moto.secretsmanager.models import ReplicaSecret, SecretsManagerBackend
 from moto.server import ThreadedMotoServer
 from moto.ses.models import ses_backends
+
+
+# moto 5.2.5 diverges from Secrets Manager where the fault tests look: a
+# PutSecretValue retried with the same ClientRequestToken and the same value
+# (the SDK retrying a call whose answer was lost) must be ignored, as AWS
+# documents; moto instead writes the version again when it holds AWSPENDING,
+# which drops the AWSCURRENT label AWS put on a secret's first version, and
+# then fails every later UpdateSecretVersionStage with a 500 (IndexError).
+_check_existing = SecretsManagerBackend._check_with_existing_secrets_and_versions
+
+
+def _check_existing_idempotent(self, secret_name, client_request_token, secret_string, secret_binary, on_create=False):
+    existing = self.secrets[secret_name] if secret_name in self.secrets.keys() else None
+    if existing is not None and client_request_token and not isinstance(existing, ReplicaSecret):
+        version = existing.versions.get(client_request_token)
+        if version and version.get("secret_string") == secret_string and version.get("secret_binary") == secret_binary:
+            return existing
+    return _check_existing(self, secret_name, client_request_token, secret_string, secret_binary, on_create)
+
+
+SecretsManagerBackend._check_with_existing_secrets_and_versions = _check_existing_idempotent
 
 
 def find_key(account_id, access_key_id):

@@ -18,8 +18,16 @@
 //!   and faults.
 
 use aws_sdk_iam::types::StatusType;
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use futures::StreamExt;
+use rekey_config::Config;
 use rekey_e2e::fault_proxy::{Fault, FaultProxy, Rule};
-use rekey_e2e::moto::{test_account_id, Moto};
+use rekey_e2e::invariants::{read_account, shape_differences, AccountState, Tracker, UserShape};
+use rekey_e2e::moto::{repo_root, test_account_id, Moto};
+use rekey_runtime::messages::AccountMessage;
+use rekey_runtime::report::{AccountReport, AccountStatus, ActionResult};
+use rekey_runtime::rotation::{rotate_account, version_id_for, RotationDeps, ROTATION_STARTED_TAG};
+use std::collections::BTreeMap;
 
 async fn user_with_keys(iam: &aws_sdk_iam::Client, user: &str, keys: usize) -> Vec<String> {
     iam.create_user().user_name(user).send().await.expect("create user");
@@ -161,4 +169,380 @@ async fn proxy_faults_are_deterministic_per_seed() {
     }
     assert_eq!(patterns[0], patterns[1], "same seed, same faults");
     assert_ne!(patterns[0], patterns[2], "another seed, other faults");
+}
+
+// ---------------------------------------------------------------------------
+// Shared by the sweep, the randomized run and the concurrency tests.
+// ---------------------------------------------------------------------------
+
+/// How many clean runs after the faulted ones may take to converge.
+const MAX_RERUNS: usize = 6;
+
+fn config(yaml: &str) -> Config {
+    Config::from_yaml_str(yaml, None).expect("valid test config")
+}
+
+fn message(account: &str, run_id: &str) -> AccountMessage {
+    serde_json::from_value(serde_json::json!({"run_id": run_id, "account_id": account, "account_name": "faults"}))
+        .expect("an account message")
+}
+
+fn start() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::seconds(1)).unwrap()
+}
+
+/// The rotation core through `proxy`, as the Lambda builds it (adaptive
+/// retries, 5 attempts), with a short credential-report poll.
+fn deps(proxy: &FaultProxy) -> RotationDeps<rekey_runtime::aws::sts::AwsPlatform> {
+    let mut deps = RotationDeps::aws(&proxy.sdk_config());
+    deps.report_poll_interval = std::time::Duration::from_millis(20);
+    deps
+}
+
+async fn rotate(proxy: &FaultProxy, cfg: &Config, account: &str, now: DateTime<Utc>) -> AccountReport {
+    rotate_account(&deps(proxy), cfg, &message(account, "faults"), now).await
+}
+
+/// `run N: user: action key -> result` of every action that was not done.
+fn unfinished(run: usize, report: &AccountReport) -> Vec<String> {
+    let mut out = Vec::new();
+    if let AccountStatus::Failed { error } = &report.status {
+        out.push(format!("run {run}: account failed: {error}"));
+    }
+    for u in &report.users {
+        for a in u.actions.iter().filter(|a| !matches!(a.result, ActionResult::Done { .. })) {
+            out.push(format!("run {run}: {}: {:?} {} -> {:?}", u.user_name, a.action, a.access_key_id, a.result));
+        }
+    }
+    out
+}
+
+/// Whether the run did anything at all (a converged account plans nothing).
+fn acted(report: &AccountReport) -> bool {
+    report.users.iter().any(|u| !u.actions.is_empty())
+}
+
+async fn read(cfg: &Config, account: &str) -> AccountState {
+    let names = cfg.names();
+    read_account(&Moto::get().account_config(account).await, |u| names.secret_name(account, u)).await
+}
+
+/// The calls about `user` that changed something or were faulted, for a
+/// violation's evidence.
+fn evidence(proxy: &FaultProxy, account: &str, user: &str) -> String {
+    proxy
+        .records_for(account, user)
+        .iter()
+        .filter(|r| r.fault.is_some() || !is_read(&r.op))
+        .map(|r| format!("      {r}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_read(op: &str) -> bool {
+    let name = op.split(':').nth(1).unwrap_or(op);
+    ["List", "Get", "Describe", "Generate"].iter().any(|p| name.starts_with(p))
+}
+
+/// A user's secret as rekey writes it: tagged, the key stored under
+/// rekey's version id (`AWSCURRENT` as the first version), optionally with
+/// an in-flight record.
+async fn seed_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    account: &str,
+    user: &str,
+    stored: Option<(&aws_sdk_iam::types::AccessKey, &str)>,
+    in_flight: Option<DateTime<Utc>>,
+) {
+    let tag = |k: &str, v: &str| aws_sdk_secretsmanager::types::Tag::builder().key(k).value(v).build();
+    let name = format!("Account_{account}_User_{user}_AccessKey");
+    let mut create = sm
+        .create_secret()
+        .name(&name)
+        .tags(tag("rekey:managed", "true"))
+        .tags(tag("rekey:account", account))
+        .tags(tag("rekey:user", user));
+    if let Some(started) = in_flight {
+        // The record of an earlier rekey version: a bare start time.
+        create = create.tags(tag(ROTATION_STARTED_TAG, &started.to_rfc3339()));
+    }
+    create.send().await.expect("create secret");
+    if let Some((key, stage)) = stored {
+        let value = serde_json::json!({
+            "AccessKeyId": key.access_key_id(), "SecretAccessKey": key.secret_access_key(),
+            "UserName": user, "CreateDate": Utc::now().to_rfc3339(),
+        });
+        sm.put_secret_value()
+            .secret_id(&name)
+            .client_request_token(version_id_for(key.access_key_id()))
+            .secret_string(value.to_string())
+            .version_stages(stage)
+            .send()
+            .await
+            .expect("put secret value");
+    }
+}
+
+async fn new_key(iam: &aws_sdk_iam::Client, user: &str) -> aws_sdk_iam::types::AccessKey {
+    iam.create_access_key().user_name(user).send().await.expect("create key").access_key().unwrap().clone()
+}
+
+// ---------------------------------------------------------------------------
+// The sweep.
+// ---------------------------------------------------------------------------
+
+/// The mutating calls the rotation core's adapters make, read from their
+/// source: each names its call in its errors (`port_error("iam:TagUser",
+/// ...)`). Anything but a read (List*, Get*, Describe*, Generate*) is
+/// mutating; STS (role assumption, the new key's `GetCallerIdentity`)
+/// changes nothing in the account.
+fn mutating_operations() -> Vec<String> {
+    let mut ops = std::collections::BTreeSet::new();
+    for file in ["runtime/src/aws/iam.rs", "runtime/src/aws/secrets.rs"] {
+        let path = repo_root().join(file);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()));
+        let code = text.split("#[cfg(test)]").next().unwrap_or(&text);
+        for service in ["iam", "secretsmanager"] {
+            let quoted = format!("\"{service}:");
+            for (at, _) in code.match_indices(&quoted) {
+                let rest = &code[at + 1..];
+                let op = &rest[..rest.find('"').expect("closing quote")];
+                if !is_read(op) {
+                    ops.insert(op.to_string());
+                }
+            }
+        }
+    }
+    ops.into_iter().collect()
+}
+
+/// The enforce config of the sweep: a replica region, so creating a secret
+/// also calls `ReplicateSecretToRegions`.
+fn sweep_config() -> Config {
+    config("mode: enforce\nsecrets:\n  replica_regions: [us-west-2]\n")
+}
+
+/// Seeds one user per path through the rotation, deactivation, deletion and
+/// completion code (times `copies`), relative to `now`:
+/// - `expired`: one key 95 days old (rotate: record, create, store, verify, promote);
+/// - `mid`: a 105-day key and its 15-day replacement stored by rekey (deactivate);
+/// - `retired`: a 115-day key rekey deactivated 12 days ago beside its
+///   stored replacement (delete, drop the record);
+/// - `pending`: an interrupted rotation, new key stored as `AWSPENDING`
+///   (complete);
+/// - `orphan`: an interrupted rotation whose key was created but never
+///   stored (delete the orphan, rotate again);
+/// - `fresh`: a 10-day key (nothing to do).
+async fn seed_sweep_account(account: &str, copies: usize, now: DateTime<Utc>) {
+    let moto = Moto::get();
+    let sdk = moto.account_config(account).await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    for c in 0..copies {
+        let name = |path: &str| if copies == 1 { path.to_string() } else { format!("{path}-{c}") };
+        let user = name("expired");
+        let old = user_with_keys(&iam, &user, 1).await;
+        moto.backdate_key(account, &old[0], 95);
+
+        let user = name("mid");
+        let old = user_with_keys(&iam, &user, 1).await;
+        moto.backdate_key(account, &old[0], 105);
+        let new = new_key(&iam, &user).await;
+        moto.backdate_key(account, new.access_key_id(), 15);
+        seed_secret(&sm, account, &user, Some((&new, "AWSCURRENT")), None).await;
+
+        let user = name("retired");
+        let old = user_with_keys(&iam, &user, 1).await;
+        moto.backdate_key(account, &old[0], 115);
+        iam.update_access_key()
+            .user_name(&user)
+            .access_key_id(&old[0])
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .expect("deactivate");
+        let deactivated = (now - Duration::days(12)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let tag = aws_sdk_iam::types::Tag::builder().key(format!("rekey:deactivated:{}", old[0])).value(deactivated);
+        iam.tag_user().user_name(&user).tags(tag.build().unwrap()).send().await.expect("tag user");
+        let new = new_key(&iam, &user).await;
+        moto.backdate_key(account, new.access_key_id(), 25);
+        seed_secret(&sm, account, &user, Some((&new, "AWSCURRENT")), None).await;
+
+        let user = name("pending");
+        let old = user_with_keys(&iam, &user, 1).await;
+        moto.backdate_key(account, &old[0], 95);
+        let new = new_key(&iam, &user).await;
+        seed_secret(&sm, account, &user, Some((&new, "AWSPENDING")), Some(now - Duration::minutes(10))).await;
+
+        let user = name("orphan");
+        let old = user_with_keys(&iam, &user, 1).await;
+        moto.backdate_key(account, &old[0], 95);
+        seed_secret(&sm, account, &user, None, Some(now - Duration::minutes(10))).await;
+        new_key(&iam, &user).await;
+
+        let user = name("fresh");
+        let old = user_with_keys(&iam, &user, 1).await;
+        moto.backdate_key(account, &old[0], 10);
+    }
+}
+
+/// What one sweep case found.
+struct CaseOutcome {
+    name: String,
+    problems: Vec<String>,
+    runs: usize,
+    shapes: BTreeMap<String, UserShape>,
+    injected: usize,
+    ops_done: std::collections::BTreeSet<String>,
+}
+
+/// Seeds a fresh account, runs the rotation once with `rules` (none: the
+/// fault-free reference), then clean reruns one injected hour apart until a
+/// run does nothing, checking the invariants after every run.
+async fn sweep_case(name: String, rules: Vec<Rule>, copies: usize) -> CaseOutcome {
+    let account = test_account_id(&format!("faults-sweep-{name}"));
+    let cfg = sweep_config();
+    let t0 = start();
+    seed_sweep_account(&account, copies, t0).await;
+    let proxy = FaultProxy::start(11);
+    let mut before = read(&cfg, &account).await;
+    let mut tracker = Tracker::new(&account, &before);
+    let faulted = !rules.is_empty();
+    proxy.set_rules(rules);
+    let mut problems = Vec::new();
+    let mut now = t0;
+    let mut runs = 0;
+    let mut converged = false;
+    let mut log = Vec::new();
+    for run in 0..=MAX_RERUNS {
+        if run > 0 {
+            proxy.clear_rules();
+            now += Duration::hours(1);
+            proxy.set_clock_offset(now - t0);
+        }
+        let report = rotate(&proxy, &cfg, &account, now).await;
+        runs += 1;
+        log.extend(unfinished(run, &report));
+        if let AccountStatus::Failed { error } = &report.status {
+            if run > 0 {
+                problems.push(format!("run {run}: the account failed: {error}"));
+            }
+        }
+        let after = read(&cfg, &account).await;
+        for v in tracker.check(&before, &after, &proxy.created_keys_in(&account)) {
+            problems.push(format!(
+                "run {run} ({}): {v}\n{}",
+                if run == 0 && faulted { "faulted" } else { "clean" },
+                evidence(&proxy, &account, &v.user)
+            ));
+        }
+        before = after;
+        if run > 0 && !acted(&report) {
+            converged = true;
+            break;
+        }
+    }
+    if !converged {
+        problems.push(format!("did not converge within {MAX_RERUNS} clean runs"));
+    }
+    if !problems.is_empty() {
+        problems.push(format!("actions not done:\n    {}", log.join("\n    ")));
+    }
+    let records = proxy.records();
+    CaseOutcome {
+        name,
+        problems,
+        runs,
+        shapes: tracker.shapes(&before),
+        injected: records.iter().filter(|r| r.fault.is_some()).count(),
+        ops_done: records.iter().filter(|r| r.client_status == Some(200)).map(|r| r.op.clone()).collect(),
+    }
+}
+
+/// Size of the sweep: `REKEY_FAULT_SWEEP=ci` (default) or `full`.
+fn sweep_size() -> (usize, Vec<Fault>) {
+    match std::env::var("REKEY_FAULT_SWEEP").as_deref() {
+        Ok("full") => (3, vec![Fault::FailBefore, Fault::FailAfter, Fault::FailAfterDrop]),
+        Ok("ci") | Err(_) => (1, vec![Fault::FailBefore, Fault::FailAfter]),
+        Ok(other) => panic!("REKEY_FAULT_SWEEP must be `ci` or `full`, not `{other}`"),
+    }
+}
+
+/// Every mutating call of the rotation paths, failed before it takes effect
+/// (on every attempt) and after it took effect (its first call for each
+/// user; the SDK's retry then goes through), each in its own seeded
+/// account: the invariants hold after every run, the account converges,
+/// and it ends as a fault-free run from the same seed ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mutating_call_fails_before_and_after_it_takes_effect_and_the_account_converges() {
+    let ops = mutating_operations();
+    for required in [
+        "iam:CreateAccessKey",
+        "iam:UpdateAccessKey",
+        "iam:DeleteAccessKey",
+        "iam:TagUser",
+        "iam:UntagUser",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+        "secretsmanager:TagResource",
+        "secretsmanager:UntagResource",
+        "secretsmanager:PutResourcePolicy",
+    ] {
+        assert!(ops.iter().any(|o| o == required), "`{required}` not found in the adapters: {ops:?}");
+    }
+    let (copies, modes) = sweep_size();
+    // `REKEY_FAULT_ONLY=<text>`: only the cases whose name contains it (while debugging one).
+    let only = std::env::var("REKEY_FAULT_ONLY").unwrap_or_default();
+    let reference = sweep_case("reference".to_string(), Vec::new(), copies).await;
+    assert!(reference.problems.is_empty(), "the fault-free run breaks an invariant: {:#?}", reference.problems);
+    // A listed call the seeded paths never make would be swept in vain.
+    let unexercised: Vec<&String> = ops.iter().filter(|o| !reference.ops_done.contains(*o)).collect();
+    assert!(unexercised.is_empty(), "the seeded users never exercise {unexercised:?}: seed a path that does");
+
+    let cases: Vec<(String, Vec<Rule>)> = ops
+        .iter()
+        .flat_map(|op| modes.iter().map(move |mode| (op.clone(), *mode)))
+        .map(|(op, mode)| {
+            let rule = match mode {
+                Fault::FailBefore => Rule::new(mode, [op.as_str()]),
+                _ => Rule::new(mode, [op.as_str()]).first_per_user(1),
+            };
+            (format!("{op}-{mode}"), vec![rule])
+        })
+        .filter(|(name, _)| name.contains(&only))
+        .collect();
+    let outcomes: Vec<CaseOutcome> = futures::stream::iter(cases)
+        .map(|(name, rules)| sweep_case(name, rules, copies))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let mut summary = Vec::new();
+    let mut failed = Vec::new();
+    let mut outcomes = outcomes;
+    outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+    for o in &outcomes {
+        let mut problems = o.problems.clone();
+        if o.injected == 0 {
+            problems.push("no fault was injected".to_string());
+        }
+        let diff = shape_differences(&o.shapes, &reference.shapes);
+        if !diff.is_empty() {
+            problems.push(format!("end state differs from the fault-free run:\n    {}", diff.join("\n    ")));
+        }
+        let verdict = if problems.is_empty() { "pass" } else { "FAIL" };
+        summary.push(format!("{verdict} {} ({} runs, {} faults injected)", o.name, o.runs, o.injected));
+        if !problems.is_empty() {
+            failed.push(format!("== {}\n  {}", o.name, problems.join("\n  ")));
+        }
+    }
+    println!("fault sweep ({} operations x {} modes):\n{}", ops.len(), modes.len(), summary.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {} sweep cases failed:\n{}\n\n{}",
+        failed.len(),
+        outcomes.len(),
+        summary.join("\n"),
+        failed.join("\n\n")
+    );
 }
