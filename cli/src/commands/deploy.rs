@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 /// Which stacks, with which config and credentials (shared by `deploy`, `diff` and `destroy`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// Configuration file; without it (and without `--app`), the built-in default.
+    /// Configuration file; without it (and without `--app`): `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it
+    /// exists, else the built-in default.
     #[arg(long, value_name = "FILE", group = "source")]
     pub config: Option<PathBuf>,
     /// A cloud assembly written by `rekey synth`: deploy exactly its templates, Lambda asset and recorded config,
@@ -123,10 +124,7 @@ pub fn prepare(target: &Target, with_asset: bool) -> Result<Prepared, Failure> {
     if let Some(dir) = &target.app {
         return prepare_app(dir, target, with_asset);
     }
-    let config = match &target.config {
-        Some(path) => Config::load(path).map_err(|e| Failure::new(INVALID_CONFIG, e))?,
-        None => Config::builtin_default(),
-    };
+    let config = super::load_config(target.config.as_deref())?;
     let architecture = config.lambda.architecture;
     let packaged = match &target.lambda_zip {
         _ if !with_asset => PackagedAsset::from_zip_bytes(Vec::new()),

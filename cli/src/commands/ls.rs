@@ -14,7 +14,8 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  rekey ls\n  rekey ls --config rekey.yaml --output json")]
 pub struct Args {
-    /// Configuration file; without it, the built-in default.
+    /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
+    /// default.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Output format.

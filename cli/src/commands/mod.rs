@@ -14,13 +14,83 @@ pub mod validate;
 
 use crate::exit::Failure;
 use rekey_config::Config;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Loads `--config FILE`, or the built-in default when there is none. An
-/// invalid file becomes a [`Failure`] with exit code 3 (see `exit.rs`).
-pub fn load_config(path: Option<&Path>) -> Result<Config, Failure> {
-    match path {
+/// The file every verb uses without `--config` when it exists in the current directory (what `rekey init` writes).
+pub const DISCOVERED_FILE: &str = "rekey.yaml";
+
+/// Names the config file when `--config` is not given (the Lambda functions' `REKEY_CONFIG` is something else: the
+/// function's own view of the config, as JSON).
+pub const CONFIG_FILE_ENV: &str = "REKEY_CONFIG_FILE";
+
+/// Where the config came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// `--config FILE`.
+    Flag(PathBuf),
+    /// `REKEY_CONFIG_FILE`.
+    Env(PathBuf),
+    /// `./rekey.yaml`.
+    Discovered(PathBuf),
+    /// Nothing given, no `./rekey.yaml`: the built-in default.
+    BuiltIn,
+}
+
+impl ConfigSource {
+    /// The file, when there is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            ConfigSource::Flag(p) | ConfigSource::Env(p) | ConfigSource::Discovered(p) => Some(p),
+            ConfigSource::BuiltIn => None,
+        }
+    }
+}
+
+/// The one discovery rule: `--config`, else `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the
+/// built-in default. `env` and `cwd_has_file` are parameters so the rule is tested without touching the process.
+pub fn config_source(flag: Option<&Path>, env: Option<PathBuf>, cwd_has_file: bool) -> ConfigSource {
+    match (flag, env.filter(|p| !p.as_os_str().is_empty())) {
+        (Some(path), _) => ConfigSource::Flag(path.to_path_buf()),
+        (None, Some(path)) => ConfigSource::Env(path),
+        (None, None) if cwd_has_file => ConfigSource::Discovered(PathBuf::from(DISCOVERED_FILE)),
+        (None, None) => ConfigSource::BuiltIn,
+    }
+}
+
+/// [`config_source`] for this process. A file found without `--config` is named on stderr: the user did not type
+/// it, so they are told which one acts.
+pub fn resolve_config(flag: Option<&Path>) -> ConfigSource {
+    let env = std::env::var_os(CONFIG_FILE_ENV).map(PathBuf::from);
+    let source = config_source(flag, env, Path::new(DISCOVERED_FILE).is_file());
+    match &source {
+        ConfigSource::Env(path) => eprintln!("using config {} (from {CONFIG_FILE_ENV})", path.display()),
+        ConfigSource::Discovered(path) => eprintln!("using config {} (found in the current directory)", path.display()),
+        ConfigSource::Flag(_) | ConfigSource::BuiltIn => {}
+    }
+    source
+}
+
+/// Loads the config the discovery rule ([`resolve_config`]) names. An invalid file becomes a [`Failure`] with exit
+/// code 3 (see `exit.rs`).
+pub fn load_config(flag: Option<&Path>) -> Result<Config, Failure> {
+    match resolve_config(flag).path() {
         Some(path) => Ok(Config::load(path)?),
         None => Ok(Config::builtin_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_order_is_flag_env_file_default() {
+        let flag = Path::new("a.yaml");
+        let env = || Some(PathBuf::from("b.yaml"));
+        assert_eq!(config_source(Some(flag), env(), true), ConfigSource::Flag(flag.into()));
+        assert_eq!(config_source(None, env(), true), ConfigSource::Env("b.yaml".into()));
+        assert_eq!(config_source(None, None, true), ConfigSource::Discovered("rekey.yaml".into()));
+        assert_eq!(config_source(None, Some(PathBuf::new()), false), ConfigSource::BuiltIn);
+        assert_eq!(config_source(None, None, false), ConfigSource::BuiltIn);
     }
 }

@@ -23,9 +23,10 @@ Exit codes: 0 every account audited, 1 an account or user could not be audited, 
 by the config, 3 invalid config or email template, 5 AWS set-up failed (credentials, Organizations).\n\n\
 Examples:\n  rekey plan --config rekey.yaml\n  rekey plan --config rekey.yaml --account 111122223333 --at 2027-03-01 --output json")]
 pub struct Args {
-    /// The configuration file.
+    /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
+    /// default.
     #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
     /// Only this account (repeatable).
     #[arg(long = "account", value_name = "ID")]
     pub accounts: Vec<String>,
@@ -93,7 +94,7 @@ pub(crate) fn planning_time(now: DateTime<Utc>, at: Option<NaiveDate>) -> DateTi
 
 /// Plans every covered account; exit 0, or 1 when an account or user failed.
 pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
-    let config = Config::load(&args.config)?;
+    let config = super::load_config(args.config.as_deref())?;
     let now = planning_time(Utc::now(), args.at);
     let options = RunOptions {
         run_id: rekey_runtime::inventory::run_id(Utc::now(), "plan"),

@@ -6,7 +6,7 @@ use super::plan::{execute, planning_time, Invocation, ReportView};
 use crate::exit::{Failure, VerbResult, FAILED, OK, USAGE};
 use crate::output::{emit, Format};
 use chrono::Utc;
-use rekey_config::{AccountId, Config};
+use rekey_config::AccountId;
 use rekey_runtime::run::RunOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,9 +23,10 @@ without `--account`; 3 invalid config or email template; 5 AWS set-up failed (cr
 Examples:\n  rekey rotate --config rekey.yaml --dry-run\n  rekey rotate --config rekey.yaml --account 111122223333 --force-user alice --output json\n  \
 rekey rotate --config rekey.yaml --force-user 111122223333/alice")]
 pub struct Args {
-    /// The configuration file.
+    /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
+    /// default.
     #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
     /// Only this account (repeatable).
     #[arg(long = "account", value_name = "ID")]
     pub accounts: Vec<String>,
@@ -54,7 +55,7 @@ pub struct Args {
 pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
     // Checked before anything else: a usage error must not start a run.
     let (account_ids, force_rotate) = scope(args.accounts, args.force_users)?;
-    let config = Config::load(&args.config)?;
+    let config = super::load_config(args.config.as_deref())?;
     let options = RunOptions {
         run_id: rekey_runtime::inventory::run_id(Utc::now(), "rotate"),
         now: planning_time(Utc::now(), None),

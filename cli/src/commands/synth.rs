@@ -27,7 +27,8 @@ Examples:
   rekey synth --config rekey.yaml --out cdk.out
   rekey synth --config rekey.yaml --lambda-zip target/lambda/bootstrap.zip --output json")]
 pub struct Args {
-    /// Configuration file; without it, the built-in default.
+    /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
+    /// default.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the cloud assembly (replaced as a whole).

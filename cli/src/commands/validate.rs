@@ -6,17 +6,21 @@ use crate::output::{emit, Format};
 use rekey_config::{Config, ConfigIssue};
 use serde::Serialize;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// What `config` says when no file was read.
+const BUILT_IN: &str = "<built-in default>";
 
 /// Check a configuration file; list every problem with its YAML path.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Exit codes: 0 valid, 3 invalid (every problem is listed).\n\nExample:\n  rekey validate --config rekey.yaml\n  rekey validate --config rekey.yaml --output json"
+    after_help = "Exit codes: 0 valid, 3 invalid (every problem is listed).\n\nExample:\n  rekey validate\n  rekey validate --config rekey.yaml\n  rekey validate --config rekey.yaml --output json"
 )]
 pub struct Args {
-    /// The configuration file.
+    /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
+    /// default.
     #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Format,
@@ -34,7 +38,7 @@ pub struct Issue {
 /// The verdict on one file.
 #[derive(Debug, Serialize)]
 pub struct Validation {
-    /// The file checked.
+    /// The file checked (`<built-in default>` when there was none).
     pub config: PathBuf,
     /// Whether it is valid.
     pub valid: bool,
@@ -58,13 +62,19 @@ impl std::fmt::Display for Validation {
     }
 }
 
-/// Validates `--config`; exit 0 when valid, 3 with every issue listed when not.
+/// Validates the config the discovery rule names; exit 0 when valid, 3 with every issue listed when not.
 pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
-    let (valid, issues, stacks) = match Config::load(&args.config) {
+    let source = super::resolve_config(args.config.as_deref());
+    let loaded = match source.path() {
+        Some(path) => Config::load(path),
+        None => Ok(Config::builtin_default()),
+    };
+    let (valid, issues, stacks) = match loaded {
         Ok(config) => (true, Vec::new(), crate::commands::ls::stack_names(&config)),
         Err(err) => (false, err.issues(), Vec::new()),
     };
+    let config = source.path().map_or_else(|| PathBuf::from(BUILT_IN), Path::to_path_buf);
     let issues = issues.into_iter().map(|ConfigIssue { path, message }| Issue { path, message }).collect();
-    emit(out, args.output, &Validation { config: args.config, valid, issues, stacks })?;
+    emit(out, args.output, &Validation { config, valid, issues, stacks })?;
     Ok(if valid { OK } else { INVALID_CONFIG })
 }

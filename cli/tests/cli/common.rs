@@ -42,7 +42,12 @@ pub fn rekey(dir: &Path, args: &[&str]) -> Run {
 /// The command, for tests that add environment variables.
 pub fn rekey_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rekey"));
-    command.args(args).current_dir(dir).env_remove("REKEY_LAMBDA_PROFILE").env_remove("RUST_LOG");
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("REKEY_LAMBDA_PROFILE")
+        .env_remove("RUST_LOG")
+        .env_remove("REKEY_CONFIG_FILE");
     command
 }
 

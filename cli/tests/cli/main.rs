@@ -6,6 +6,7 @@ mod common;
 
 mod cdk;
 mod deploy_app;
+mod discovery;
 mod invalid_configs;
 mod lambda_build;
 mod synth;
