@@ -49,7 +49,9 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
         prepared.config.secrets.storage == SecretStorage::Member && prepared.config.organization.is_some();
     let flags = DestroyOptions { force: args.force, delete_secrets: args.delete_secrets, member_secrets };
     let mut stderr = std::io::stderr();
-    let progress_out: &mut dyn Write = if args.output == Format::Json { &mut stderr } else { &mut *out };
+    // Progress, events and prompts go to stderr whatever the format (as with the CDK CLI): stdout holds only the
+    // result, so `--output json` pipes into a parser and text output into a file.
+    let progress_out: &mut dyn Write = &mut stderr;
     let mut progress = Progress::new(progress_mode(args.progress), progress_out);
     let result = rt.block_on(async {
         let connected = connect(&prepared.config, &args.target).await?;

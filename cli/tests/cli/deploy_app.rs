@@ -63,6 +63,8 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
         &["deploy", "--app", "assembly", "--require-approval", "never", "--progress", "events", "--output", "json"],
     );
     assert_eq!(run.code, 0, "{run:?}");
+    // Output discipline: the events stream on stderr, stdout is the one JSON document.
+    assert!(run.stderr.contains("CREATE_COMPLETE"), "events on stderr: {run:?}");
     let report: Value = serde_json::from_str(&run.stdout).expect("json report");
     assert_eq!(report["deployment_account"], account.as_str());
     assert_eq!(report["asset"], serde_json::json!([format!("s3://{bucket}/{sha}.zip"), true]));
@@ -104,6 +106,9 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.stdout.contains(&format!("asset s3://{bucket}/{sha}.zip already published")), "{again:?}");
     assert!(again.stdout.contains("  rekey-main (deployment account): no changes\n"), "{again:?}");
+    // Text output too: progress notes on stderr, only the summary on stdout (it used to be interleaved there).
+    assert!(again.stderr.contains("rekey-main (deployment account): no changes\n"), "{again:?}");
+    assert!(!again.stdout.contains(": already published"), "{again:?}");
 
     // A tampered asset is refused before any AWS call, naming the file.
     let staged = dir.path().join("assembly").join(format!("asset.{sha}.zip"));

@@ -9,5 +9,6 @@ mod deploy_app;
 mod discovery;
 mod invalid_configs;
 mod lambda_build;
+mod streams;
 mod synth;
 mod verbs;
