@@ -2,12 +2,12 @@
 //! a value of one of these types has already passed its format check, so the
 //! rest of rekey never re-checks it.
 
-use std::sync::LazyLock;
 use regex::Regex;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::LazyLock;
 
 macro_rules! validated_string {
     ($(#[$doc:meta])* $name:ident, $pattern:expr, $what:expr) => {

@@ -4,9 +4,9 @@
 
 use crate::file::*;
 use crate::ConfigIssue;
-use std::sync::LazyLock;
 use regex::Regex;
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 /// Log retention values CloudWatch Logs accepts.
 pub const LOG_RETENTION_DAYS: [u32; 22] =
@@ -224,8 +224,9 @@ fn notifications(n: &Notifications, out: &mut Issues) {
 }
 
 fn schedule(s: &Schedule, out: &mut Issues) {
-    static RATE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)$").unwrap());
+    static RATE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)$").unwrap()
+    });
     static CRON: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^cron\(\S+( \S+){5}\)$").unwrap());
     let e = &s.expression;
     out.check(RATE.is_match(e) || CRON.is_match(e), "schedule.expression", || {
