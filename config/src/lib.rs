@@ -6,6 +6,7 @@
 //! defaults); [`Config`] is only built by validation and is what every other
 //! crate takes.
 
+pub mod contract;
 mod file;
 mod ids;
 mod names;

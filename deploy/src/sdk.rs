@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rekey_config::CallAs;
 
 /// Tag the runtime puts on every secret it creates.
-pub const MANAGED_TAG_KEY: &str = "rekey:managed";
+pub use rekey_config::contract::MANAGED_TAG as MANAGED_TAG_KEY;
 
 fn aws_error<E, R>(operation: &'static str, target: &str, err: SdkError<E, R>) -> DeployError
 where

@@ -197,6 +197,11 @@ pub trait IamAccount: Send + Sync {
     fn untag_user(&self, user: &str, keys: &[String]) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// Staging label of the key applications use.
+pub const STAGE_CURRENT: &str = "AWSCURRENT";
+/// Staging label of a stored but not yet verified key ([`SecretStore::put_pending`]).
+pub const STAGE_PENDING: &str = "AWSPENDING";
+
 /// A secret as `ListSecrets`/`DescribeSecret` describe it (never its value).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SecretInfo {

@@ -16,18 +16,13 @@ use rekey_config::{Config, StackId};
 use rekey_synth::asset::LambdaAsset;
 use rekey_synth::cfn::Template;
 
-/// Which function a Lambda is (`inventory`, `rotation`, `notifier`).
-pub const ENV_FUNCTION: &str = "REKEY_FUNCTION";
-/// URL of the accounts queue (inventory function).
-pub const ENV_ACCOUNTS_QUEUE_URL: &str = "REKEY_ACCOUNTS_QUEUE_URL";
-/// URL of the notifications queue (all three functions).
-pub const ENV_NOTIFICATIONS_QUEUE_URL: &str = "REKEY_NOTIFICATIONS_QUEUE_URL";
-/// Name of the run ledger table (all three functions).
-pub const ENV_RUN_LEDGER_TABLE: &str = "REKEY_RUN_LEDGER_TABLE";
-/// The accounts queue's receive count before its dead-letter queue (rotation function).
-pub const ENV_ACCOUNTS_MAX_RECEIVE_COUNT: &str = "REKEY_ACCOUNTS_MAX_RECEIVE_COUNT";
-/// The deployment account id, resolved by CloudFormation (inventory and rotation).
-pub const ENV_DEPLOYMENT_ACCOUNT_ID: &str = "REKEY_DEPLOYMENT_ACCOUNT_ID";
+// The environment variables the main stack sets, named once in
+// `rekey_config::contract` (the handlers read the same constants).
+pub use rekey_config::contract::{
+    ACCOUNTS_MAX_RECEIVE_COUNT_ENV as ENV_ACCOUNTS_MAX_RECEIVE_COUNT, ACCOUNTS_QUEUE_ENV as ENV_ACCOUNTS_QUEUE_URL,
+    DEPLOYMENT_ACCOUNT_ENV as ENV_DEPLOYMENT_ACCOUNT_ID, FUNCTION_ENV as ENV_FUNCTION,
+    NOTIFICATIONS_QUEUE_ENV as ENV_NOTIFICATIONS_QUEUE_URL, RUN_LEDGER_TABLE_ENV as ENV_RUN_LEDGER_TABLE,
+};
 
 /// Lambda's limit on the total size of a function's environment variables.
 pub const LAMBDA_ENV_LIMIT_BYTES: usize = 4096;

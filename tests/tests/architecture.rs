@@ -79,6 +79,38 @@ fn every_module_opens_with_a_doc_line() {
     assert!(undocumented.is_empty(), "modules without a `//!` opening line: {undocumented:?}");
 }
 
+/// The runtime's core (the pure planner, the rotation protocol, the
+/// inventory, the digests, the run ledger) talks to AWS only through its
+/// ports; building real clients and adapters is wiring, done in `handlers/`
+/// and `run.rs`, and adapters live in `aws/`.
+#[test]
+fn the_runtime_core_never_names_the_aws_adapters() {
+    let mut files = Vec::new();
+    for dir in ["lifecycle", "rotation", "inventory", "notify", "ledger"] {
+        rust_files(&workspace_root().join("runtime/src").join(dir), &mut files);
+    }
+    for file in ["lifecycle.rs", "rotation.rs", "inventory.rs", "notify.rs", "ledger.rs"] {
+        let path = workspace_root().join("runtime/src").join(file);
+        if path.exists() {
+            files.push(path);
+        }
+    }
+    assert!(files.len() > 10, "the core's files were found: {files:?}");
+    let offenders: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let name = f.strip_prefix(workspace_root()).unwrap().display().to_string();
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim_start().starts_with("//") && l.contains("crate::aws"))
+                .map(|(i, l)| format!("{name}:{}: {}", i + 1, l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(offenders.is_empty(), "the core names `crate::aws`: {offenders:#?}");
+}
+
 #[test]
 fn serialized_output_never_uses_hash_maps() {
     let mut files = Vec::new();

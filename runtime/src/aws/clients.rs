@@ -66,16 +66,8 @@ pub fn config_with(base: &SdkConfig, credentials: &SessionCredentials, region: &
         .build()
 }
 
-/// The partition of a region (`aws`, `aws-cn`, `aws-us-gov`), for ARNs.
-pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
+/// The partition of a region, for ARNs (defined with the other contracts in `rekey_config`).
+pub use rekey_config::contract::partition;
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,8 @@
 
 use super::port_error;
 use crate::ports::{NewSecret, PortResult, SecretInfo, SecretStore, SecretString};
-use crate::rotation::MANAGED_TAG;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, ReplicaRegionType, Tag};
+use rekey_config::contract::MANAGED_TAG;
 use std::collections::BTreeMap;
 
 /// Secrets Manager of one account and region.
@@ -116,7 +116,7 @@ impl SecretStore for AwsSecrets {
             .secret_id(secret_id)
             .client_request_token(token)
             .secret_string(value.expose())
-            .version_stages(crate::rotation::STAGE_PENDING)
+            .version_stages(crate::ports::STAGE_PENDING)
             .send()
             .await
             .map_err(|e| port_error("secretsmanager:PutSecretValue", secret_id, e))?;

@@ -122,6 +122,14 @@ impl Platform for AwsPlatform {
     }
 }
 
+impl crate::rotation::RotationDeps<AwsPlatform> {
+    /// The rotation core's deps on real AWS from a base SDK config. Defined
+    /// here, at the edge, so the core never names an adapter.
+    pub fn aws(sdk: &aws_config::SdkConfig) -> Self {
+        crate::rotation::RotationDeps::new(AwsPlatform::new(sdk.clone()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Role assumption failures a local emulator cannot produce (moto's

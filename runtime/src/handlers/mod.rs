@@ -27,19 +27,12 @@ use std::path::PathBuf;
 /// deployed function's `Environment.Variables` in tests.
 pub type Env = BTreeMap<String, String>;
 
-/// Environment variable selecting the handler (`inventory`, `rotation`, `notifier`).
-pub const FUNCTION_ENV: &str = "REKEY_FUNCTION";
-/// Environment variable holding the accounts queue URL (inventory → rotation).
-pub const ACCOUNTS_QUEUE_ENV: &str = "REKEY_ACCOUNTS_QUEUE_URL";
-/// Environment variable holding the notifications queue URL (rotation → notifier).
-pub const NOTIFICATIONS_QUEUE_ENV: &str = "REKEY_NOTIFICATIONS_QUEUE_URL";
-/// Environment variable holding the run ledger's DynamoDB table name.
-pub const RUN_LEDGER_TABLE_ENV: &str = "REKEY_RUN_LEDGER_TABLE";
-/// Environment variable holding the accounts queue's receive count before
-/// its dead-letter queue (the rotation function's last attempt).
-pub const ACCOUNTS_MAX_RECEIVE_COUNT_ENV: &str = "REKEY_ACCOUNTS_MAX_RECEIVE_COUNT";
-/// Environment variable holding the deployment account id (set by the main stack).
-pub const DEPLOYMENT_ACCOUNT_ENV: &str = "REKEY_DEPLOYMENT_ACCOUNT_ID";
+// The environment variables the main stack sets, named once in
+// `rekey_config::contract`.
+pub use rekey_config::contract::{
+    ACCOUNTS_MAX_RECEIVE_COUNT_ENV, ACCOUNTS_QUEUE_ENV, DEPLOYMENT_ACCOUNT_ENV, FUNCTION_ENV, NOTIFICATIONS_QUEUE_ENV,
+    RUN_LEDGER_TABLE_ENV,
+};
 
 /// Why an invocation failed as a whole. Mapped to the Lambda error type
 /// `rekey.Retryable.*` or `rekey.Fatal.*` so alarms and retries can tell them apart.

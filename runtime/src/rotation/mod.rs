@@ -25,19 +25,10 @@ use chrono::{DateTime, Utc};
 use rekey_config::{Config, Function, SecretStorage};
 use std::time::Duration;
 
-/// Tag on every secret rekey manages (value `true`); `ListSecrets` filters on it.
-pub const MANAGED_TAG: &str = "rekey:managed";
-/// Secret tag: the account the key belongs to.
-pub const ACCOUNT_TAG: &str = "rekey:account";
-/// Secret tag: the IAM user the key belongs to.
-pub const USER_TAG: &str = "rekey:user";
-/// Secret tag written before a key is created and removed once it is
-/// promoted: a rotation in flight, and the lease on it (value: see [`record`]).
-pub const ROTATION_STARTED_TAG: &str = "rekey:rotation-started";
-/// Staging label of the key applications use.
-pub const STAGE_CURRENT: &str = "AWSCURRENT";
-/// Staging label of a stored but not yet verified key.
-pub const STAGE_PENDING: &str = "AWSPENDING";
+// The tags rekey writes on secrets, named once in `rekey_config::contract`
+// (deploy finds managed secrets by the same tag).
+pub use crate::ports::{STAGE_CURRENT, STAGE_PENDING};
+pub use rekey_config::contract::{ACCOUNT_TAG, MANAGED_TAG, ROTATION_STARTED_TAG, USER_TAG};
 /// Prefix of the version ids (`ClientRequestToken`s) rekey writes; the rest is the key id.
 pub const VERSION_PREFIX: &str = "rekey-access-key-";
 
@@ -66,13 +57,6 @@ impl<P: Platform> RotationDeps<P> {
     }
 }
 
-impl RotationDeps<crate::aws::sts::AwsPlatform> {
-    /// Deps on real AWS from a base SDK config.
-    pub fn aws(sdk: &aws_config::SdkConfig) -> Self {
-        RotationDeps::new(crate::aws::sts::AwsPlatform::new(sdk.clone()))
-    }
-}
-
 /// The account that stores secrets in central mode: the one hosting the
 /// inventory role (management or delegated admin), else the deployment account.
 fn central_account(config: &Config) -> Option<String> {
@@ -85,7 +69,10 @@ fn central_account(config: &Config) -> Option<String> {
 }
 
 fn role_arn(config: &Config, account_id: &str, role: &str) -> String {
-    format!("arn:{}:iam::{account_id}:role/{role}", crate::aws::clients::partition(config.deployment.region.as_str()))
+    format!(
+        "arn:{}:iam::{account_id}:role/{role}",
+        rekey_config::contract::partition(config.deployment.region.as_str())
+    )
 }
 
 /// Audits, plans and (enforce mode) acts on one account at `now`. Never
