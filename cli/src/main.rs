@@ -1,8 +1,10 @@
 //! The `rekey` command line: parses arguments, dispatches to one function per
 //! verb (`commands/`), and turns the result into a documented exit code.
 
+mod color;
 mod commands;
 mod exit;
+mod logs;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -14,6 +16,15 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log detail on stderr: `-v` info, `-vv` debug, `-vvv` trace (default: warnings, or `RUST_LOG`).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Format of the log lines on stderr.
+    #[arg(long, value_enum, default_value_t, global = true)]
+    log_format: logs::LogFormat,
+    /// No color, even on a terminal (so does a non-empty `NO_COLOR`).
+    #[arg(long, global = true)]
+    no_color: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +43,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.no_color {
+        color::disable();
+    }
+    logs::init(cli.verbose, cli.log_format);
     let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
         Command::Synth(args) => commands::synth::run(args, &mut stdout),

@@ -582,6 +582,12 @@ async fn the_three_functions_run_under_the_lambda_runtime() {
     for (name, e) in [("inventory", &inventory), ("rotation", &rotation), ("notifier", &notifier)] {
         let logs = e.logs();
         assert!(logs.contains("\"level\":\"INFO\""), "{name} logs JSON:\n{logs}");
+        // Every handler line carries the invocation's request id (the runtime's span), so it can be tied to it.
+        let handler_lines: Vec<Value> = e.json_logs().into_iter().filter(|l| l.get("level").is_some()).collect();
+        assert!(
+            handler_lines.iter().any(|l| l["span"]["requestId"].as_str().is_some_and(|id| !id.is_empty())),
+            "{name}: no log line with a request id:\n{logs}"
+        );
         for s in secrets {
             assert!(!logs.contains(s), "a secret value reached the {name} logs");
         }

@@ -67,6 +67,10 @@ pub fn resolve_config(flag: Option<&Path>) -> ConfigSource {
         ConfigSource::Discovered(path) => eprintln!("using config {} (found in the current directory)", path.display()),
         ConfigSource::Flag(_) | ConfigSource::BuiltIn => {}
     }
+    match source.path() {
+        Some(path) => tracing::info!(config = %path.display(), "reading the config file"),
+        None => tracing::info!("using the built-in default config"),
+    }
     source
 }
 

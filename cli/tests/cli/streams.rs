@@ -29,3 +29,31 @@ fn json_stdout_is_one_document_while_stderr_talks() {
         }
     }
 }
+
+/// `-v` logs at info level on stderr, `--log-format json` one JSON object per line; stdout stays the result.
+#[test]
+fn verbose_logs_go_to_stderr_as_text_or_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let run: Run = rekey_command(dir.path(), &["ls", "-v", "--output", "json"]).output().unwrap().into();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(serde_json::from_str::<serde_json::Value>(&run.stdout).is_ok(), "{run:?}");
+    assert!(run.stderr.contains("INFO") && run.stderr.contains("using the built-in default config"), "{run:?}");
+    assert!(!run.stderr.contains('\u{1b}'), "no color when stderr is not a terminal: {run:?}");
+
+    let run: Run = rekey_command(dir.path(), &["-v", "--log-format", "json", "validate", "--output", "json"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(serde_json::from_str::<serde_json::Value>(&run.stdout).is_ok(), "{run:?}");
+    let lines: Vec<serde_json::Value> =
+        run.stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect();
+    assert!(lines.iter().any(|l| l["level"] == "INFO"), "{run:?}");
+
+    // Without `-v` (and without `RUST_LOG`) only warnings: nothing here.
+    let run: Run = rekey_command(dir.path(), &["ls"]).output().unwrap().into();
+    assert_eq!(run.stderr, "", "{run:?}");
+    // `RUST_LOG` when no `-v` is given.
+    let run: Run = rekey_command(dir.path(), &["ls"]).env("RUST_LOG", "info").output().unwrap().into();
+    assert!(run.stderr.contains("using the built-in default config"), "{run:?}");
+}

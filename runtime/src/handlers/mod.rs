@@ -101,12 +101,31 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// JSON logs on stdout (CloudWatch Logs), level from `RUST_LOG` (default `info`).
+/// JSON logs on stdout (CloudWatch Logs). The level follows Lambda's advanced logging controls as
+/// `lambda_runtime::tracing::init_default_subscriber` reads them: `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else
+/// `info`. The format is JSON whatever `AWS_LAMBDA_LOG_FORMAT` says (`JSON` or `Text`): the account summaries and
+/// the EMF metrics are JSON documents that CloudWatch only parses as such, and a JSON line is what a Lambda log
+/// group with the JSON format expects too. Unlike that default subscriber, ours keeps the `requestId` of the
+/// runtime's `Lambda runtime invoke` span on every line (`span.requestId`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second init (tests) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(json_logs(filter, std::io::stdout));
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(json_logs(
+        lambda_log_filter(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok(), std::env::var("RUST_LOG").ok()),
+        std::io::stdout,
+    ));
+}
+
+/// `AWS_LAMBDA_LOG_LEVEL` (`TRACE`..`FATAL`, as Lambda names them) wins over `RUST_LOG` (any `EnvFilter`
+/// directive), else `info`. `FATAL` is tracing's `error`.
+pub(crate) fn lambda_log_filter(
+    lambda_level: Option<String>,
+    rust_log: Option<String>,
+) -> tracing_subscriber::EnvFilter {
+    let directive = match lambda_level.filter(|l| !l.is_empty()) {
+        Some(level) if level.eq_ignore_ascii_case("fatal") => "error".to_string(),
+        Some(level) => level.to_ascii_lowercase(),
+        None => rust_log.filter(|l| !l.is_empty()).unwrap_or_else(|| "info".to_string()),
+    };
+    tracing_subscriber::EnvFilter::try_new(&directive).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
 
 /// The functions' log format, one JSON object per event and line, written
@@ -118,7 +137,8 @@ where
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(false)
+        // The runtime's span carries the invocation's `requestId`: kept, so each line ties to its invocation.
+        .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
         .with_env_filter(filter)
@@ -204,6 +224,49 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn aws_lambda_log_level_wins_over_rust_log() {
+        let filter = |lambda: Option<&str>, rust: Option<&str>| {
+            lambda_log_filter(lambda.map(str::to_string), rust.map(str::to_string)).to_string()
+        };
+        assert_eq!(filter(Some("DEBUG"), Some("warn")), "debug");
+        assert_eq!(filter(Some("FATAL"), None), "error");
+        assert_eq!(filter(None, Some("rekey_runtime=debug")), "rekey_runtime=debug");
+        assert_eq!(filter(None, None), "info");
+        assert_eq!(filter(Some(""), None), "info");
+    }
+
+    /// A line logged inside the runtime's invocation span carries its request id.
+    #[test]
+    fn log_lines_carry_the_request_id_of_the_invocation() {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let out = Captured::default();
+        let writer = out.clone();
+        let logs = json_logs(tracing_subscriber::EnvFilter::new("info"), move || writer.clone());
+        tracing::subscriber::with_default(logs, || {
+            // See `rotation.rs`'s log test: another thread may have cached this callsite's interest as "never".
+            tracing::callsite::rebuild_interest_cache();
+            let span = tracing::info_span!("Lambda runtime invoke", requestId = "req-0001");
+            let _entered = span.enter();
+            tracing::info!(account_id = "111111111111", "account done");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().expect("one line")).unwrap();
+        assert_eq!(line["span"]["requestId"], "req-0001");
+        assert_eq!(line["message"], "account done");
+        assert_eq!(line["level"], "INFO");
     }
 
     #[test]
