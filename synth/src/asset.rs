@@ -291,7 +291,7 @@ mod tests {
             // A small LCG: half compressible text, half noise.
             x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             let noise = x.to_le_bytes();
-            data.extend_from_slice(if x % 2 == 0 { b"rekey " } else { &noise[..3] });
+            data.extend_from_slice(if x.is_multiple_of(2) { b"rekey " } else { &noise[..3] });
         }
         let packed = pack(&asset_files(data, &overrides())).unwrap();
         assert_eq!(packed.asset.sha256, "8de84362e504e64382e42112902d4ad79878fb2bd2483916b015468840afceee");
