@@ -413,3 +413,44 @@ async fn a_forced_user_is_rotated_whatever_the_key_age() {
     assert_eq!(stored_key(&sm, &secret_name(&account, "alice"), "AWSCURRENT").await.as_deref(), Some(new.as_str()));
     assert_eq!(keys(&iam, "alice").await.len(), 2, "the old key stays active for its grace");
 }
+
+/// Issue 8, defect 1, on moto: a user migrating from the reference solution
+/// has a secret of the same name, created with a value in the reference's
+/// format (the whole `CreateAccessKey` answer, sorted keys, indented) and no
+/// tags. rekey adopts it (tags it, so the audit sees it from then on), keeps
+/// the reference's key readable as `AWSPREVIOUS`, and its new key becomes
+/// `AWSCURRENT`; the next run finds the adopted secret by its tag.
+#[tokio::test]
+async fn a_secret_left_by_the_reference_solution_is_adopted() {
+    let account = test_account_id("rotation-adopt-reference-secret");
+    let (iam, sm) = (iam(&account).await, secrets(&account).await);
+    let old = user_with_key(&iam, "carol").await;
+    Moto::get().backdate_key(&account, &old, 95);
+    let legacy = format!(
+        "{{\n    \"AccessKeyId\": \"{old}\",\n    \"CreateDate\": \"2025-08-28 10:00:00+00:00\",\n    \
+         \"SecretAccessKey\": \"reference-secret\",\n    \"Status\": \"Active\",\n    \"UserName\": \"carol\"\n}}"
+    );
+    let name = secret_name(&account, "carol");
+    sm.create_secret().name(&name).description("Auto-created secret").secret_string(legacy).send().await.expect("seed");
+
+    let report = run(&account, &enforce(), start(), false).await;
+    let carol = user(&report, "carol");
+    assert_eq!(actions(carol), [ActionKind::Rotate]);
+    let ActionResult::Done { new_access_key_id: Some(new) } = &carol.actions[0].result else {
+        panic!("rotated: {carol:?}")
+    };
+    let described = sm.describe_secret().secret_id(&name).send().await.expect("describe");
+    let tags: BTreeMap<_, _> = described.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
+    assert_eq!(tags.get("rekey:managed"), Some(&"true"), "adopted: {tags:?}");
+    assert_eq!(tags.get("rekey:user"), Some(&"carol"));
+    assert!(!tags.contains_key(ROTATION_STARTED_TAG), "finished: {tags:?}");
+    assert_eq!(stored_key(&sm, &name, "AWSCURRENT").await.as_deref(), Some(new.as_str()));
+    assert_eq!(stored_key(&sm, &name, "AWSPREVIOUS").await.as_deref(), Some(old.as_str()));
+    assert_eq!(carol.secret_arn.as_deref(), described.arn(), "the report names the adopted secret");
+
+    // The audit lists the adopted secret by its tag: the next run knows the
+    // new key is rekey's own replacement (announced, never "two keys in use").
+    let next = run(&account, &enforce(), start() + Duration::days(1), true).await;
+    let carol = user(&next, "carol");
+    assert!(carol.actions.is_empty() && !matches!(carol.status, UserStatus::NeedsManualAction { .. }), "{carol:?}");
+}
