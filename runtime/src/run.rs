@@ -155,23 +155,55 @@ pub async fn rotate_all<R: AccountRotator>(
         .await
 }
 
-/// The standard AWS SDK configuration: `profile` (else `AWS_PROFILE` /
-/// default), `region` (else the environment or profile, else
-/// `fallback_region`), and `AWS_ENDPOINT_URL` as the SDK reads it.
-pub async fn sdk_config(profile: Option<&str>, region: Option<&str>, fallback_region: &str) -> SdkConfig {
-    use aws_config::meta::region::RegionProviderChain;
-    use aws_config::Region;
-    let mut default_region = aws_config::default_provider::region::Builder::default();
-    if let Some(p) = profile {
-        default_region = default_region.profile_name(p);
+/// Where [`resolve_region`] found the region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionSource {
+    /// `--region`.
+    Flag,
+    /// The standard AWS SDK chain: `AWS_REGION` / `AWS_DEFAULT_REGION`, the profile, IMDS.
+    SdkChain,
+    /// `deployment.region` of the config.
+    Config,
+}
+
+impl std::fmt::Display for RegionSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RegionSource::Flag => "--region",
+            RegionSource::SdkChain => "the AWS SDK configuration: AWS_REGION or the profile",
+            RegionSource::Config => "deployment.region",
+        })
     }
-    let region = RegionProviderChain::first_try(region.map(|r| Region::new(r.to_string())))
-        .or_else(default_region.build())
-        .or_else(Region::new(fallback_region.to_string()));
+}
+
+/// The one region rule of every CLI verb (`plan`, `rotate`, `deploy`, `diff`, `destroy`): `flag` (`--region`),
+/// else the standard SDK chain (environment, then `profile` or `AWS_PROFILE`), else `configured`
+/// (`deployment.region`). The SDK chain comes before the config as with every AWS tool: the shell's region is
+/// what the user expects to act on, and the config is the fallback that makes a bare `rekey deploy` work.
+pub async fn resolve_region(flag: Option<&str>, profile: Option<&str>, configured: &str) -> (String, RegionSource) {
+    if let Some(region) = flag.filter(|r| !r.is_empty()) {
+        return (region.to_string(), RegionSource::Flag);
+    }
+    let mut chain = aws_config::default_provider::region::Builder::default();
+    if let Some(p) = profile {
+        chain = chain.profile_name(p);
+    }
+    match chain.build().region().await {
+        Some(region) => (region.to_string(), RegionSource::SdkChain),
+        None => (configured.to_string(), RegionSource::Config),
+    }
+}
+
+/// The standard AWS SDK configuration: `profile` (else `AWS_PROFILE` /
+/// default), the region of [`resolve_region`], and `AWS_ENDPOINT_URL` as the
+/// SDK reads it.
+pub async fn sdk_config(profile: Option<&str>, region: Option<&str>, fallback_region: &str) -> SdkConfig {
+    let (region, source) = resolve_region(region, profile, fallback_region).await;
+    tracing::info!(region = %region, from = %source, "region");
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(crate::aws::clients::retry_config())
         .timeout_config(crate::aws::clients::timeout_config())
-        .region(region);
+        .region(aws_config::Region::new(region));
     if let Some(p) = profile {
         loader = loader.profile_name(p);
     }

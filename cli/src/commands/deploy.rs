@@ -11,6 +11,7 @@ use rekey_deploy::sdk::{self, Session};
 use rekey_deploy::{
     Approver, AssetUpload, DeployError, Env, Options, Progress, ProgressMode, RequireApproval, StackTemplate, Step,
 };
+use rekey_runtime::run::resolve_region;
 use rekey_synth::assembly;
 use rekey_synth::asset::{self, PackagedAsset};
 use rekey_synth::build::{self, BuildOptions};
@@ -35,7 +36,7 @@ pub struct Target {
     /// AWS profile of the deployment account (default: the standard credential chain).
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// Region (default: `deployment.region` of the config).
+    /// Region (default: the AWS SDK configuration, i.e. `AWS_REGION` or the profile, else `deployment.region`).
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
     /// Role to assume for the management (or delegated-admin) account, when the credentials are not already in it.
@@ -216,7 +217,16 @@ impl Connected {
 
 /// Connects to the deployment account and, with `--role-arn` (or when it is the same account), the management one.
 pub async fn connect(config: &Config, target: &Target) -> Result<Connected, DeployError> {
-    let region = target.region.clone().unwrap_or_else(|| config.deployment.region.to_string());
+    let configured = config.deployment.region.to_string();
+    let (region, source) = resolve_region(target.region.as_deref(), target.profile.as_deref(), &configured).await;
+    tracing::info!(region = %region, from = %source, "region");
+    if region != configured {
+        // The stacks go to `region`, the member-role StackSet instances to `deployment.region`: say so, since a
+        // shell's AWS_REGION is easy to forget.
+        eprintln!(
+            "note: region {region} (from {source}); member-role instances stay in {configured} (deployment.region)"
+        );
+    }
     let base = sdk::load_config(target.profile.as_deref(), &region).await;
     let deployment = Session::new(&base);
     let deployment_id = deployment.account_id().await?;

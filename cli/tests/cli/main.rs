@@ -9,6 +9,7 @@ mod deploy_app;
 mod discovery;
 mod invalid_configs;
 mod lambda_build;
+mod region;
 mod streams;
 mod synth;
 mod verbs;
