@@ -97,21 +97,8 @@ impl RunLedger for DynamoLedger {
         item.insert("account_ids".into(), AttributeValue::S(ids));
         item.insert("started_at".into(), AttributeValue::S(run.started_at.to_rfc3339()));
         item.insert("done".into(), AttributeValue::N("0".into()));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#r)")
-            .expression_attribute_names("#r", RUN_ID)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // An inventory retry: the first record stands.
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
-            Err(e) => Err(port_error("dynamodb:PutItem", &self.target(&run.run_id), e)),
-        }
+        // An inventory retry: the first record stands.
+        self.put_first(&run.run_id, item).await
     }
 
     async fn record_account(&self, report: &AccountReport) -> Result<Recorded, PortError> {
@@ -231,21 +218,8 @@ impl RunLedger for DynamoLedger {
         let run_id = &report.run_id;
         let mut item = Self::item(run_id, &part_entry(&report.account_id, part), Utc::now());
         item.insert("report".into(), AttributeValue::S(serde_json::to_string(report).expect("reports serialize")));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#r)")
-            .expression_attribute_names("#r", RUN_ID)
-            .send()
-            .await;
-        match result {
-            // A redelivered part: the first report stands.
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
-            Err(e) => Err(port_error("dynamodb:PutItem", &self.target(run_id), e)),
-        }
+        // A redelivered part: the first report stands.
+        self.put_first(run_id, item).await
     }
 
     async fn account_parts(&self, run_id: &str, account_id: &str) -> Result<Vec<AccountReport>, PortError> {
@@ -327,6 +301,25 @@ fn part_entry(account_id: &str, part: u32) -> String {
 }
 
 impl DynamoLedger {
+    /// Puts `item` unless its entry exists: the first write of an entry
+    /// stands, and a later one (a retry, a redelivery) is a success.
+    async fn put_first(&self, run_id: &str, item: HashMap<String, AttributeValue>) -> Result<(), PortError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#r)")
+            .expression_attribute_names("#r", RUN_ID)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
+            Err(e) => Err(port_error("dynamodb:PutItem", &self.target(run_id), e)),
+        }
+    }
+
     /// The reports of every entry of `run_id` whose key starts with `prefix`, in key order.
     async fn reports_under(&self, run_id: &str, prefix: &str) -> Result<Vec<AccountReport>, PortError> {
         let op = "dynamodb:Query";

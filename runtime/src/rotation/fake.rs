@@ -172,6 +172,19 @@ impl World {
     }
 }
 
+/// Facts of a user with nothing read yet: what the executor gets when a
+/// test hands it actions directly.
+pub fn bare_user(account: &str, name: &str) -> crate::lifecycle::UserFacts {
+    crate::lifecycle::UserFacts {
+        user_name: name.into(),
+        user_arn: format!("arn:aws:iam::{account}:user/{name}"),
+        keys: vec![],
+        tags: Default::default(),
+        in_exemption_group: false,
+        secret: None,
+    }
+}
+
 /// Shared handle on the world.
 #[derive(Clone, Debug)]
 pub struct Fake(pub Arc<Mutex<World>>);

@@ -227,14 +227,7 @@ async fn the_executor_skips_a_user_whose_lease_another_run_took_after_the_audit(
         iam: &iam,
         secrets: &secrets,
     };
-    let user = crate::lifecycle::UserFacts {
-        user_name: "alice".into(),
-        user_arn: format!("arn:aws:iam::{ACCOUNT}:user/alice"),
-        keys: vec![],
-        tags: Default::default(),
-        in_exemption_group: false,
-        secret: None,
-    };
+    let user = super::fake::bare_user(ACCOUNT, "alice");
     let key = fake.world().keys(ACCOUNT, "alice")[0].id.clone();
     let rotate = crate::lifecycle::PlannedAction {
         account_id: ACCOUNT.into(),

@@ -302,14 +302,7 @@ async fn destructive_actions_are_skipped_when_the_keys_changed() {
         iam: &iam,
         secrets: &secrets,
     };
-    let user = crate::lifecycle::UserFacts {
-        user_name: "alice".into(),
-        user_arn: format!("arn:aws:iam::{ACCOUNT}:user/alice"),
-        keys: vec![],
-        tags: Default::default(),
-        in_exemption_group: false,
-        secret: None,
-    };
+    let user = super::fake::bare_user(ACCOUNT, "alice");
     let action = |kind| PlannedAction {
         account_id: ACCOUNT.into(),
         user_name: "alice".into(),
