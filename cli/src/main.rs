@@ -7,7 +7,7 @@ mod exit;
 mod logs;
 mod output;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Keeps IAM user access keys rotated across an AWS Organization.
@@ -39,6 +39,8 @@ enum Command {
     Deploy(commands::deploy::Args),
     Diff(commands::diff::Args),
     Destroy(commands::destroy::Args),
+    Completions(commands::completions::CompletionsArgs),
+    Man(commands::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,8 @@ fn main() -> ExitCode {
         Command::Deploy(args) => commands::deploy::run(args, &mut stdout),
         Command::Diff(args) => commands::diff::run(args, &mut stdout),
         Command::Destroy(args) => commands::destroy::run(args, &mut stdout),
+        Command::Completions(args) => commands::completions::completions(args, Cli::command(), &mut stdout),
+        Command::Man(args) => commands::completions::man(args, Cli::command(), &mut stdout),
     };
     exit::report(result)
 }

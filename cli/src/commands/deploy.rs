@@ -28,7 +28,7 @@ pub struct Target {
     pub config: Option<PathBuf>,
     /// A cloud assembly written by `rekey synth`: deploy exactly its templates, Lambda asset and recorded config,
     /// without synthesizing again (each file is checked against its SHA-256).
-    #[arg(long, value_name = "DIR", group = "source")]
+    #[arg(short, long, value_name = "DIR", group = "source")]
     pub app: Option<PathBuf>,
     /// Only these stacks (names, or `main`, `member-role`, `inventory-role`, `vpc-endpoints`); default: all.
     #[arg(value_name = "STACK")]

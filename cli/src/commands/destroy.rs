@@ -27,7 +27,7 @@ pub struct Args {
     #[command(flatten)]
     pub target: Target,
     /// Do not ask for confirmation.
-    #[arg(long)]
+    #[arg(short, long)]
     pub force: bool,
     /// Also delete the secrets the runtime created (tag `rekey:managed=true`), without a recovery window.
     #[arg(long)]

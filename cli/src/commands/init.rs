@@ -15,7 +15,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE", default_value = "rekey.yaml")]
     pub path: PathBuf,
     /// Overwrite the file if it exists.
-    #[arg(long)]
+    #[arg(short, long)]
     pub force: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]

@@ -1,7 +1,7 @@
 //! `rekey ls`: the stacks a config synthesizes to, and where each goes.
 //! Needs no build: the templates are synthesized with a placeholder asset.
 
-use crate::exit::{Failure, VerbResult, BUILD, OK};
+use crate::exit::{Failure, VerbResult, BUILD, INVALID_CONFIG, OK};
 use crate::output::{emit, Format};
 use rekey_config::Config;
 use rekey_stacks::{DeployTarget, SynthesizedStack};
@@ -12,12 +12,15 @@ use std::path::PathBuf;
 
 /// List the stacks and where each is deployed.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  rekey ls\n  rekey ls --config rekey.yaml --output json")]
+#[command(after_help = "Example:\n  rekey ls\n  rekey ls --config rekey.yaml --output json\n  rekey ls --app cdk.out")]
 pub struct Args {
     /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
     /// default.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "app")]
     pub config: Option<PathBuf>,
+    /// A cloud assembly written by `rekey synth`: list its stacks, placed by the config recorded in it.
+    #[arg(short, long, value_name = "DIR")]
+    pub app: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Format,
@@ -125,10 +128,26 @@ pub fn required_parameters(stack: &SynthesizedStack) -> Vec<String> {
     stack.template.parameters.iter().filter(|(_, p)| p.default.is_none()).map(|(name, _)| name.clone()).collect()
 }
 
-/// Lists the stacks of `--config` (or the default).
+/// Lists the stacks of the config (see `load_config`), or of the assembly `--app` names.
 pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
-    let config = super::load_config(args.config.as_deref())?;
-    let stacks = rekey_stacks::synthesize(&config, &placeholder_asset()).map_err(|e| Failure::new(BUILD, e))?;
+    let (config, only) = match &args.app {
+        Some(dir) => {
+            let read = rekey_synth::assembly::read(dir).map_err(|e| {
+                let code =
+                    if matches!(e, rekey_synth::assembly::ReadError::Config { .. }) { INVALID_CONFIG } else { BUILD };
+                Failure::new(code, e)
+            })?;
+            let names: Vec<String> = read.stacks.into_iter().map(|s| s.name).collect();
+            (read.config, Some(names))
+        }
+        None => (super::load_config(args.config.as_deref())?, None),
+    };
+    let mut stacks = rekey_stacks::synthesize(&config, &placeholder_asset()).map_err(|e| Failure::new(BUILD, e))?;
+    // The assembly's own stacks: the placements come from its recorded config, synthesized again (without the
+    // asset, which placement does not depend on).
+    if let Some(names) = &only {
+        stacks.retain(|s| names.contains(&s.name));
+    }
     let listing = Listing(
         stacks
             .iter()

@@ -1,6 +1,7 @@
 //! One module per verb; each has `Args` (clap) and `run(args, out) -> VerbResult`,
 //! writing its result into the injected writer so tests can read it.
 
+pub mod completions;
 pub mod deploy;
 pub mod destroy;
 pub mod diff;

@@ -5,6 +5,7 @@
 mod common;
 
 mod cdk;
+mod conveniences;
 mod deploy_app;
 mod discovery;
 mod invalid_configs;
