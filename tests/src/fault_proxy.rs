@@ -389,6 +389,14 @@ impl FaultProxy {
         self.sdk_config_with(Credentials::new("testing", "testing", None, None, "moto-static"), crate::moto::REGION)
     }
 
+    /// [`FaultProxy::sdk_config`] in `region`. The SDK keeps one retry
+    /// quota and one adaptive rate limiter per service and region for the
+    /// whole process: a test that throttles heavily works in a region of its
+    /// own so it does not slow the other tests of the binary down.
+    pub fn sdk_config_in(&self, region: &str) -> SdkConfig {
+        self.sdk_config_with(Credentials::new("testing", "testing", None, None, "moto-static"), region)
+    }
+
     /// An SDK config through the proxy with the given credentials and region.
     pub fn sdk_config_with(&self, credentials: Credentials, region: &str) -> SdkConfig {
         SdkConfig::builder()
