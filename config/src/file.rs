@@ -11,11 +11,17 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
+    /// `organization` (the default: the accounts of the AWS Organization, as the `organization` section selects
+    /// them) or `account` (only the deployment account). Never inferred from the `organization` section, except
+    /// for files written before this field existed: no `scope` and no `organization` section is read as `account`
+    /// with a note (see `Config::scope_inferred`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
     /// Where and how the main stack is deployed.
     #[serde(default, deserialize_with = "null_as_default")]
     pub deployment: Deployment,
-    /// The AWS Organization to cover. Absent: single-account mode, where only
-    /// the deployment account itself is audited.
+    /// Which accounts of the AWS Organization to cover (`scope: organization`; every field has a default, so the
+    /// section may be left out). Not allowed with `scope: account`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<Organization>,
     /// Key lifecycle thresholds and rules.
@@ -171,6 +177,27 @@ impl Default for Lifecycle {
             delete_stale_inactive_keys: false,
             require_unused_days_before_deactivate: None,
             exemption_group: None,
+        }
+    }
+}
+
+/// Which accounts rekey covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The accounts of the AWS Organization (the `organization` section narrows them).
+    #[default]
+    Organization,
+    /// Only the deployment account (no inventory role, no member-role StackSet).
+    Account,
+}
+
+impl Scope {
+    /// `organization` or `account`, as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Organization => "organization",
+            Scope::Account => "account",
         }
     }
 }

@@ -113,6 +113,8 @@ pub struct TemplateOverrides {
 pub struct Config {
     file: ConfigFile,
     templates: TemplateOverrides,
+    /// The file says neither `scope` nor `organization`: read as `scope: account`, as before the field existed.
+    scope_inferred: bool,
 }
 
 impl Deref for Config {
@@ -120,6 +122,27 @@ impl Deref for Config {
     fn deref(&self) -> &ConfigFile {
         &self.file
     }
+}
+
+/// The scope step of validation; returns whether the scope was inferred (no `scope`, no `organization`). The
+/// validated model keeps carrying the scope as "an `organization` section is present" (every consumer reads
+/// that), so the section is filled in with its defaults for `scope: organization` and must be absent for
+/// `scope: account`.
+fn resolve_scope(file: &mut ConfigFile, issues: &mut Vec<ConfigIssue>) -> bool {
+    match (file.scope, &file.organization) {
+        (Some(Scope::Organization), None) => file.organization = Some(Organization::default()),
+        (Some(Scope::Account), Some(_)) => issues.insert(
+            0,
+            ConfigIssue {
+                path: "organization".to_string(),
+                message: "`scope: account` covers only the deployment account: remove the `organization` section, \
+                          or set `scope: organization`"
+                    .to_string(),
+            },
+        ),
+        _ => {}
+    }
+    file.scope.is_none() && file.organization.is_none()
 }
 
 /// The Lambda functions rekey deploys, each reading its own view of the config.
@@ -158,9 +181,11 @@ impl Config {
         templates: TemplateOverrides,
         origin: Option<String>,
     ) -> Result<Config, ConfigError> {
-        let issues = validate::issues(&file);
+        let mut file = file;
+        let mut issues = validate::issues(&file);
+        let scope_inferred = resolve_scope(&mut file, &mut issues);
         if issues.is_empty() {
-            Ok(Config { file, templates })
+            Ok(Config { file, templates, scope_inferred })
         } else {
             Err(ConfigError::Invalid { origin, issues })
         }
@@ -204,8 +229,10 @@ impl Config {
             text: read("text_template", &file.notifications.text_template),
         };
         issues.extend(validate::issues(&file));
+        let mut file = file;
+        let scope_inferred = resolve_scope(&mut file, &mut issues);
         if issues.is_empty() {
-            Ok(Config { file, templates })
+            Ok(Config { file, templates, scope_inferred })
         } else {
             Err(ConfigError::Invalid { origin: Some(origin), issues })
         }
@@ -217,6 +244,9 @@ impl Config {
     pub fn function_view(&self, function: Function) -> ConfigFile {
         let full = &self.file;
         let mut view = ConfigFile {
+            // The validated `organization` section carries the scope (see `validate_with`), and leaving the field
+            // out keeps each function's environment what it was before `scope` existed.
+            scope: None,
             deployment: Deployment {
                 name_prefix: full.deployment.name_prefix.clone(),
                 region: full.deployment.region.clone(),
@@ -282,6 +312,27 @@ impl Config {
         };
         Self::validate_with(file, templates, origin)
     }
+
+    /// The scope in effect: `organization` when the validated config has an `organization` section (always so
+    /// for `scope: organization`), else `account`.
+    pub fn scope(&self) -> Scope {
+        if self.file.organization.is_some() {
+            Scope::Organization
+        } else {
+            Scope::Account
+        }
+    }
+
+    /// Whether the file set neither `scope` nor `organization` and was read as `scope: account` (the meaning such
+    /// files had before `scope` existed). The CLI says so on stderr, with the one-line fix.
+    pub fn scope_inferred(&self) -> bool {
+        self.scope_inferred
+    }
+
+    /// The note the CLI prints for [`Config::scope_inferred`].
+    pub const SCOPE_INFERRED_NOTE: &'static str = "note: the config sets neither `scope` nor `organization`: read as \
+        `scope: account` (only the deployment account), as before `scope` existed; add `scope: account` to keep \
+        that, or `scope: organization` to cover the organization";
 
     /// The raw, validated file.
     pub fn file(&self) -> &ConfigFile {

@@ -8,6 +8,7 @@ use pretty_assertions::assert_eq;
 fn builtin_default_is_valid_and_matches_serde_defaults() {
     let config = Config::builtin_default();
     let mut expected = ConfigFile {
+        scope: Some(Scope::Organization),
         deployment: Deployment::default(),
         organization: Some(Organization::default()),
         lifecycle: Lifecycle::default(),
@@ -19,9 +20,70 @@ fn builtin_default_is_valid_and_matches_serde_defaults() {
         lambda: Lambda::default(),
     };
     assert_eq!(config.file(), &expected);
-    // An empty file is single-account mode with every other default.
+    assert_eq!((config.scope(), config.scope_inferred()), (Scope::Organization, false));
+    // An empty file is single-account mode with every other default: the meaning it had before `scope` existed,
+    // kept for existing files and flagged so the CLI can say so.
     expected.organization = None;
-    assert_eq!(Config::from_yaml_str("", None).unwrap().file(), &expected);
+    expected.scope = None;
+    let empty = Config::from_yaml_str("", None).unwrap();
+    assert_eq!(empty.file(), &expected);
+    assert_eq!((empty.scope(), empty.scope_inferred()), (Scope::Account, true));
+}
+
+#[test]
+fn scope_is_explicit_and_never_inferred_from_a_section() {
+    // `scope: organization` without the section: the organization with every default.
+    let org = Config::from_yaml_str(
+        "scope: organization
+",
+        None,
+    )
+    .unwrap();
+    assert_eq!((org.scope(), org.scope_inferred()), (Scope::Organization, false));
+    assert_eq!(org.organization, Some(Organization::default()));
+    // `scope: account`: the deployment account only.
+    let account = Config::from_yaml_str(
+        "scope: account
+mode: enforce
+",
+        None,
+    )
+    .unwrap();
+    assert_eq!((account.scope(), account.scope_inferred()), (Scope::Account, false));
+    assert_eq!(account.organization, None);
+    // An `organization` section without `scope`: the default scope, organization.
+    let section = Config::from_yaml_str(
+        "organization:
+  target_ou_ids: [ou-ab12-cd34ef56]
+",
+        None,
+    )
+    .unwrap();
+    assert_eq!((section.scope(), section.scope_inferred()), (Scope::Organization, false));
+    // `scope: account` with an `organization` section contradicts itself.
+    let err = Config::from_yaml_str(
+        "scope: account
+organization: {}
+",
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(err.issues()[0].path, "organization");
+    assert!(err.issues()[0].message.contains("remove the `organization` section"), "{err}");
+    let err = Config::from_yaml_str(
+        "scope: everything
+",
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(err.issues()[0].path, "scope");
+    // Each function's environment carries the resolved section, not the field: unchanged for existing files.
+    let view = org.function_view(Function::Inventory);
+    assert_eq!((view.scope, view.organization.is_some()), (None, true));
+    let runtime = Config::from_runtime_json(&org.function_env_json(Function::Inventory), Path::new(".")).unwrap();
+    assert_eq!(runtime.scope(), Scope::Organization);
+    let runtime = Config::from_runtime_json(&account.function_env_json(Function::Rotation), Path::new(".")).unwrap();
+    assert_eq!(runtime.scope(), Scope::Account);
 }
 
 #[test]
@@ -141,9 +203,18 @@ fn a_user_name_with_a_comma_has_no_valid_secret_name() {
 fn schema_describes_every_section() {
     let schema = json_schema();
     let props = schema["properties"].as_object().unwrap();
-    for section in
-        ["deployment", "organization", "lifecycle", "mode", "secrets", "notifications", "schedule", "vpc", "lambda"]
-    {
+    for section in [
+        "scope",
+        "deployment",
+        "organization",
+        "lifecycle",
+        "mode",
+        "secrets",
+        "notifications",
+        "schedule",
+        "vpc",
+        "lambda",
+    ] {
         assert!(props.contains_key(section), "{section}");
     }
 }
@@ -153,6 +224,7 @@ fn the_builtin_default_yaml_spells_out_the_type_defaults() {
     // `rekey init` writes this file: every value in it must be the default
     // the code would pick anyway, so the documentation cannot drift.
     let spelled_out = Config::builtin_default().to_yaml();
-    let implied = Config::from_yaml_str("organization: {}\n", None).unwrap().to_yaml();
+    // `scope: organization` implies the `organization` section with its defaults.
+    let implied = Config::from_yaml_str("scope: organization\n", None).unwrap().to_yaml();
     assert_eq!(spelled_out, implied);
 }

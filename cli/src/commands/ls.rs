@@ -39,12 +39,14 @@ pub struct Listed {
     pub destination: String,
     /// Template parameters without a default (supplied at deploy time).
     pub required_parameters: Vec<String>,
+    /// The config's scope, `organization` or `account` (the same on every stack; here so the JSON stays a list).
+    pub scope: &'static str,
 }
 
-/// The whole listing.
+/// The whole listing, and the scope in words (last line of the text form).
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
-pub struct Listing(pub Vec<Listed>);
+pub struct Listing(pub Vec<Listed>, #[serde(skip)] pub String);
 
 impl std::fmt::Display for Listing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,7 +57,7 @@ impl std::fmt::Display for Listing {
             }
             write!(f, "{:width$}  {}", stack.name, stack.destination)?;
         }
-        Ok(())
+        write!(f, "\n{}", self.1)
     }
 }
 
@@ -157,8 +159,10 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
                 target: target_name(s.target),
                 destination: destination(&config, s.target),
                 required_parameters: required_parameters(s),
+                scope: config.scope().as_str(),
             })
             .collect(),
+        super::scope_text(&config),
     );
     emit(out, args.output, &listing)?;
     Ok(OK)

@@ -78,9 +78,31 @@ pub fn resolve_config(flag: Option<&Path>) -> ConfigSource {
 /// Loads the config the discovery rule ([`resolve_config`]) names. An invalid file becomes a [`Failure`] with exit
 /// code 3 (see `exit.rs`).
 pub fn load_config(flag: Option<&Path>) -> Result<Config, Failure> {
-    match resolve_config(flag).path() {
-        Some(path) => Ok(Config::load(path)?),
-        None => Ok(Config::builtin_default()),
+    let config = match resolve_config(flag).path() {
+        Some(path) => Config::load(path)?,
+        None => Config::builtin_default(),
+    };
+    note_inferred_scope(&config);
+    Ok(config)
+}
+
+/// A file from before `scope` existed (neither `scope` nor `organization`) keeps its meaning, single account, and
+/// is told so on stderr with the one-line fix: refusing it would break every such file at once, and reading it as
+/// the new default (organization) would silently widen what rekey touches.
+pub fn note_inferred_scope(config: &Config) {
+    if config.scope_inferred() {
+        eprintln!("{}", Config::SCOPE_INFERRED_NOTE);
+    }
+}
+
+/// The scope in words, for `validate`, `ls` and `synth`.
+pub fn scope_text(config: &Config) -> String {
+    match (config.scope(), config.scope_inferred()) {
+        (rekey_config::Scope::Organization, _) => "scope: organization (the accounts of the AWS Organization)".into(),
+        (rekey_config::Scope::Account, false) => "scope: account (only the deployment account)".into(),
+        (rekey_config::Scope::Account, true) => {
+            "scope: account (only the deployment account; inferred: no `scope`, no `organization`)".into()
+        }
     }
 }
 

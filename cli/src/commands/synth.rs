@@ -83,6 +83,11 @@ pub struct Synthesized {
     pub stacks: Vec<StackReport>,
     /// The Lambda asset.
     pub asset: AssetReport,
+    /// `organization` or `account`.
+    pub scope: &'static str,
+    /// The scope in words.
+    #[serde(skip)]
+    pub scope_text: String,
 }
 
 impl std::fmt::Display for Synthesized {
@@ -103,6 +108,7 @@ impl std::fmt::Display for Synthesized {
             self.asset.bytes as f64 / 1_000_000.0,
             self.asset.source
         )?;
+        writeln!(f, "{}", self.scope_text)?;
         write!(f, "next: rekey deploy --app {out}   (or `cdk deploy --app {out}` in a bootstrapped account)")
     }
 }
@@ -152,6 +158,8 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
             source,
         },
         out: args.out,
+        scope: config.scope().as_str(),
+        scope_text: super::scope_text(&config),
     };
     emit(out, args.output, &report)?;
     Ok(OK)

@@ -46,13 +46,18 @@ pub struct Validation {
     pub issues: Vec<Issue>,
     /// Stacks the config synthesizes to (when valid).
     pub stacks: Vec<String>,
+    /// `organization` or `account` (when valid).
+    pub scope: Option<&'static str>,
+    /// The scope in words (when valid).
+    #[serde(skip)]
+    pub scope_text: String,
 }
 
 impl std::fmt::Display for Validation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let config = self.config.display();
         if self.valid {
-            return write!(f, "{config}: valid ({})", self.stacks.join(", "));
+            return write!(f, "{config}: valid ({})\n{}", self.stacks.join(", "), self.scope_text);
         }
         write!(f, "{config}: invalid configuration, {} problem(s):", self.issues.len())?;
         for issue in &self.issues {
@@ -69,12 +74,16 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
         Some(path) => Config::load(path),
         None => Ok(Config::builtin_default()),
     };
-    let (valid, issues, stacks) = match loaded {
-        Ok(config) => (true, Vec::new(), crate::commands::ls::stack_names(&config)),
-        Err(err) => (false, err.issues(), Vec::new()),
+    let (valid, issues, stacks, scope, scope_text) = match loaded {
+        Ok(config) => {
+            super::note_inferred_scope(&config);
+            let stacks = crate::commands::ls::stack_names(&config);
+            (true, Vec::new(), stacks, Some(config.scope().as_str()), super::scope_text(&config))
+        }
+        Err(err) => (false, err.issues(), Vec::new(), None, String::new()),
     };
     let config = source.path().map_or_else(|| PathBuf::from(BUILT_IN), Path::to_path_buf);
     let issues = issues.into_iter().map(|ConfigIssue { path, message }| Issue { path, message }).collect();
-    emit(out, args.output, &Validation { config, valid, issues, stacks })?;
+    emit(out, args.output, &Validation { config, valid, issues, stacks, scope, scope_text })?;
     Ok(if valid { OK } else { INVALID_CONFIG })
 }

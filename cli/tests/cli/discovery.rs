@@ -76,3 +76,42 @@ fn deploy_diff_destroy_read_rekey_yaml() {
         assert!(run.stderr.contains("using config rekey.yaml"), "{verb}: {}", run.stderr);
     }
 }
+
+/// The scope is a field of its own, printed by `validate`, `ls` and `synth`; a file from before it existed (no
+/// `scope`, no `organization`) keeps meaning one account, with a note on stderr naming the one-line fix.
+#[test]
+fn validate_ls_and_synth_print_the_scope_and_an_inferred_scope_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("account.yaml"), "scope: account\n").unwrap();
+    std::fs::write(dir.path().join("org.yaml"), "scope: organization\n").unwrap();
+    std::fs::write(dir.path().join("legacy.yaml"), "lifecycle:\n  rotate_after_days: 60\n").unwrap();
+    std::fs::write(dir.path().join("both.yaml"), "scope: account\norganization: {}\n").unwrap();
+
+    let run = rekey(dir.path(), &["validate", "--config", "account.yaml", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (report["scope"].as_str(), report["stacks"].clone()),
+        (Some("account"), serde_json::json!(["rekey-member-role", "rekey-main"]))
+    );
+    assert_eq!(run.stderr, "", "an explicit scope is not noted");
+
+    let run = rekey(dir.path(), &["ls", "--config", "org.yaml"]);
+    assert!(run.stdout.ends_with("scope: organization (the accounts of the AWS Organization)\n"), "{run:?}");
+    assert!(run.stdout.contains("rekey-member-role"), "{run:?}");
+
+    let run = rekey(dir.path(), &["ls", "--config", "legacy.yaml", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let listing: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(listing[0]["scope"], "account");
+    assert!(run.stderr.contains("read as `scope: account`"), "{run:?}");
+    assert!(run.stderr.contains("add `scope: account` to keep that, or `scope: organization`"), "{run:?}");
+
+    let zip = fixture_zip(dir.path(), false);
+    let run = rekey(dir.path(), &["synth", "--config", "legacy.yaml", "--lambda-zip", zip.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("scope: account (only the deployment account; inferred"), "{run:?}");
+
+    let run = rekey(dir.path(), &["validate", "--config", "both.yaml"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stdout.contains("organization: `scope: account` covers only the deployment account"), "{run:?}");
+}

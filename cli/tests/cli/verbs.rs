@@ -14,7 +14,11 @@ fn init_then_validate_round_trips_and_init_refuses_to_overwrite() {
 
     let run = rekey(dir.path(), &["validate", "--config", "rekey.yaml"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(run.stdout, "rekey.yaml: valid (rekey-inventory-role, rekey-member-role, rekey-main)\n");
+    assert_eq!(
+        run.stdout,
+        "rekey.yaml: valid (rekey-inventory-role, rekey-member-role, rekey-main)\n\
+         scope: organization (the accounts of the AWS Organization)\n"
+    );
 
     std::fs::write(dir.path().join("rekey.yaml"), "mode: enforce\n").unwrap();
     let run = rekey(dir.path(), &["init"]);
@@ -61,7 +65,8 @@ fn validate_accepts_the_all_options_fixture() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.stdout,
-        "all-options.yaml: valid (keyrot-vpc-endpoints, keyrot-inventory-role, keyrot-member-role, keyrot-main)\n"
+        "all-options.yaml: valid (keyrot-vpc-endpoints, keyrot-inventory-role, keyrot-member-role, keyrot-main)\n\
+         scope: organization (the accounts of the AWS Organization)\n"
     );
 }
 
@@ -89,7 +94,8 @@ fn ls_says_where_each_stack_goes() {
         run.stdout,
         "rekey-inventory-role  stack in the management account (the deploying credentials' account), us-east-1\n\
          rekey-member-role     service-managed StackSet (auto-deployment) to every account of the organization, us-east-1\n\
-         rekey-main            stack in the deployment account (the deploying credentials' account), us-east-1\n"
+         rekey-main            stack in the deployment account (the deploying credentials' account), us-east-1\n\
+         scope: organization (the accounts of the AWS Organization)\n"
     );
 
     let run = rekey(&fixture_path(""), &["ls", "--config", "all-options.yaml", "--output", "json"]);
