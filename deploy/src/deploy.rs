@@ -59,6 +59,9 @@ pub struct Options {
     pub timeout: Duration,
     /// The clock (change set names, operation progress lines); fixed in tests.
     pub clock: fn() -> DateTime<Utc>,
+    /// Execute the change sets (`false`: `rekey deploy --no-execute`, as `cdk deploy --no-execute`: each stack's
+    /// change set is created and left for review, StackSets, which have no change sets, are not touched).
+    pub execute: bool,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             poll: Duration::from_secs(5),
             timeout: Duration::from_secs(3600),
             clock: Utc::now,
+            execute: true,
         }
     }
 }
@@ -124,6 +128,10 @@ pub enum Outcome {
     Updated,
     /// Nothing to change (no change set executed).
     Unchanged,
+    /// `--no-execute`: the change set is created and left for review.
+    Prepared,
+    /// `--no-execute` on a StackSet: not touched (StackSets have no change sets).
+    NotExecuted,
 }
 
 /// One stack's result.
@@ -143,6 +151,12 @@ pub struct StackOutcome {
     /// StackSet only: OUs no longer targeted, whose instances (and stacks) this deploy deleted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ous_removed: Vec<String>,
+    /// [`Outcome::Prepared`]: the change set left for review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_set: Option<String>,
+    /// [`Outcome::Prepared`]: its changes, `<action> <type> <logical id>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
 }
 
 /// What a deploy did.
@@ -166,7 +180,7 @@ impl DeployReport {
 
     /// Whether any stack changed.
     pub fn changed(&self) -> bool {
-        self.stacks.iter().any(|s| s.outcome != Outcome::Unchanged)
+        self.stacks.iter().any(|s| matches!(s.outcome, Outcome::Created | Outcome::Updated))
     }
 }
 
@@ -318,6 +332,8 @@ async fn deploy_stack<C: Cfn>(
             outputs,
             ous_added: Vec::new(),
             ous_removed: Vec::new(),
+            change_set: None,
+            changes: Vec::new(),
         })
     };
     let Some(id) = cfn.create_change_set(&request).await? else { return unchanged(progress, existing) };
@@ -332,6 +348,24 @@ async fn deploy_stack<C: Cfn>(
             stack: name.clone(),
             change_set,
             reason: computed.reason.unwrap_or_else(|| format!("status `{}`", computed.status)),
+        });
+    }
+    let changes: Vec<String> =
+        computed.changes.iter().map(|c| format!("{} {} {}", c.action, c.resource_type, c.logical_id)).collect();
+    if !options.execute {
+        // Nothing is executed, so nothing needs approval; the change set stays for review (console, or
+        // `aws cloudformation execute-change-set`), as with `cdk deploy --no-execute`.
+        progress
+            .note(&format!("{title}: change set {change_set} prepared, not executed ({} changes)", changes.len()))?;
+        return Ok(StackOutcome {
+            stack: name.clone(),
+            title,
+            outcome: Outcome::Prepared,
+            outputs: IndexMap::new(),
+            ous_added: Vec::new(),
+            ous_removed: Vec::new(),
+            change_set: Some(change_set),
+            changes,
         });
     }
     if let Err(e) = approve(options.approval, &title, name, old.as_ref(), &step.stack.template, approver, progress) {
@@ -366,6 +400,8 @@ async fn deploy_stack<C: Cfn>(
         outputs: stack.outputs,
         ous_added: Vec::new(),
         ous_removed: Vec::new(),
+        change_set: None,
+        changes: Vec::new(),
     })
 }
 
@@ -494,6 +530,19 @@ async fn deploy_stack_set<C: Cfn>(
 ) -> Result<StackOutcome, DeployError> {
     let name = &request.name;
     let title = step.title();
+    if !options.execute {
+        progress.note(&format!("{title}: not changed (--no-execute; a StackSet has no change set to prepare)"))?;
+        return Ok(StackOutcome {
+            stack: name.clone(),
+            title,
+            outcome: Outcome::NotExecuted,
+            outputs: IndexMap::new(),
+            ous_added: Vec::new(),
+            ous_removed: Vec::new(),
+            change_set: None,
+            changes: Vec::new(),
+        });
+    }
     let mut ous_added = Vec::new();
     let mut ous_removed = Vec::new();
     let outcome = match cfn.describe_stack_set(name, request.call_as).await? {
@@ -544,6 +593,8 @@ async fn deploy_stack_set<C: Cfn>(
                         outputs: IndexMap::new(),
                         ous_added,
                         ous_removed,
+                        change_set: None,
+                        changes: Vec::new(),
                     });
                 }
             } else if let OuChange::Known { added, removed, .. } = &ous {
@@ -577,7 +628,16 @@ async fn deploy_stack_set<C: Cfn>(
             }
         }
     };
-    Ok(StackOutcome { stack: name.clone(), title, outcome, outputs: IndexMap::new(), ous_added, ous_removed })
+    Ok(StackOutcome {
+        stack: name.clone(),
+        title,
+        outcome,
+        outputs: IndexMap::new(),
+        ous_added,
+        ous_removed,
+        change_set: None,
+        changes: Vec::new(),
+    })
 }
 
 /// How the configured OU targets differ from the ones the StackSet's instances were deployed to.

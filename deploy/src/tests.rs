@@ -21,7 +21,7 @@ fn clock() -> DateTime<Utc> {
 }
 
 fn options(approval: RequireApproval) -> Options {
-    Options { approval, poll: Duration::ZERO, timeout: Duration::from_secs(5), clock }
+    Options { approval, poll: Duration::ZERO, timeout: Duration::from_secs(5), clock, execute: true }
 }
 
 fn config() -> Config {
@@ -183,6 +183,48 @@ fn deploying_again_executes_nothing_and_skips_the_upload() {
     assert!(world.deployment.calls().contains(&"DeleteChangeSet rekey-main".to_string()));
     assert!(world.management.calls().iter().all(|c| !c.starts_with("UpdateStackSet")));
     insta::assert_snapshot!("second_deploy_events", output);
+}
+
+/// `deploy --no-execute`: each stack's change set is created and described, none executed, nothing asked;
+/// the StackSet (no change sets) is left alone.
+#[test]
+fn no_execute_prepares_change_sets_and_executes_nothing() {
+    let world = World::new();
+    run(&world, &steps(90), RequireApproval::Never, &mut NoTerminal).0.expect("first deploy");
+    world.deployment.clear_calls();
+    world.management.clear_calls();
+    let mut out = Vec::new();
+    let options = Options { execute: false, ..options(RequireApproval::AnyChange) };
+    let mut asked = Answer(false, Vec::new());
+    let report = {
+        let mut progress = Progress::new(ProgressMode::Events, &mut out);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+        rt.block_on(deploy(&world.env(), &config(), &steps(60), None, &options, &mut asked, &mut progress))
+    }
+    .expect("no-execute");
+    let outcomes: Vec<(&str, Outcome)> = report.stacks.iter().map(|s| (s.stack.as_str(), s.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("rekey-inventory-role", Outcome::Unchanged),
+            ("rekey-member-role", Outcome::NotExecuted),
+            ("rekey-main", Outcome::Prepared),
+        ]
+    );
+    let main = &report.stacks[2];
+    assert_eq!(main.change_set.as_deref(), Some("rekey-20261129223000"));
+    assert!(main.changes.contains(&"Modify AWS::Lambda::Function RotationFunction".to_string()), "{:?}", main.changes);
+    assert!(asked.1.is_empty(), "nothing executed, nothing asked: {:?}", asked.1);
+    let calls = [world.deployment.calls(), world.management.calls()].concat();
+    assert!(calls.iter().all(|c| !c.starts_with("ExecuteChangeSet") && !c.contains("StackSet ")), "{calls:?}");
+    assert!(calls.iter().any(|c| c.starts_with("CreateChangeSet rekey-main Update")), "{calls:?}");
+    assert!(!calls.contains(&"DeleteChangeSet rekey-main".to_string()), "the change set stays for review");
+    // The deployed template is still the old one.
+    let deployed = world.deployment.template("rekey-main").expect("deployed");
+    assert_eq!(
+        deployed["Resources"]["RotationFunction"]["Properties"]["Environment"]["Variables"]["REKEY_CONFIG"],
+        json!({"lifecycle": {"rotate_after_days": 90}}).to_string()
+    );
 }
 
 #[test]

@@ -144,8 +144,13 @@ async fn deploy(client: Client) -> (Result<rekey_deploy::DeployReport, DeployErr
         deployment_account_id: "111111111111".into(),
         management_account_id: "111111111111".into(),
     };
-    let options =
-        Options { approval: RequireApproval::Never, poll: Duration::ZERO, timeout: Duration::from_secs(5), clock };
+    let options = Options {
+        approval: RequireApproval::Never,
+        poll: Duration::ZERO,
+        timeout: Duration::from_secs(5),
+        clock,
+        execute: true,
+    };
     let mut out = Vec::new();
     let result = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
@@ -376,8 +381,13 @@ async fn instances_follow_the_configured_ous_through_the_real_client() {
         deployment_account_id: "111111111111".into(),
         management_account_id: "111111111111".into(),
     };
-    let options =
-        Options { approval: RequireApproval::Never, poll: Duration::ZERO, timeout: Duration::from_secs(5), clock };
+    let options = Options {
+        approval: RequireApproval::Never,
+        poll: Duration::ZERO,
+        timeout: Duration::from_secs(5),
+        clock,
+        execute: true,
+    };
     let mut out = Vec::new();
     let report = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);

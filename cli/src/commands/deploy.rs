@@ -90,6 +90,7 @@ Examples:
   rekey deploy --config rekey.yaml
   rekey synth --config rekey.yaml --out cdk.out && rekey deploy --app cdk.out
   rekey deploy --config rekey.yaml --lambda-zip bootstrap.zip --require-approval never --progress events
+  rekey deploy --app cdk.out --no-execute   # change sets to review, nothing executed
   rekey deploy --config rekey.yaml --role-arn arn:aws:iam::111111111111:role/OrganizationAccountAccessRole main")]
 pub struct Args {
     #[command(flatten)]
@@ -100,6 +101,10 @@ pub struct Args {
     /// When to ask before executing a change.
     #[arg(long, value_enum, default_value_t)]
     pub require_approval: ApprovalArg,
+    /// Create each stack's change set and print it, execute nothing (StackSets, which have no change sets, are
+    /// left alone); review, then run without it.
+    #[arg(long)]
+    pub no_execute: bool,
     /// Write the stack outputs here as JSON (`{"<stack>": {"<key>": "<value>"}}`).
     #[arg(long, value_name = "FILE")]
     pub outputs_file: Option<PathBuf>,
@@ -319,8 +324,18 @@ impl std::fmt::Display for Deployed {
                 rekey_deploy::deploy::Outcome::Created => "created",
                 rekey_deploy::deploy::Outcome::Updated => "updated",
                 rekey_deploy::deploy::Outcome::Unchanged => "no changes",
+                rekey_deploy::deploy::Outcome::Prepared => "change set prepared, not executed",
+                rekey_deploy::deploy::Outcome::NotExecuted => {
+                    "not changed (--no-execute; StackSets have no change sets)"
+                }
             };
             writeln!(f, "  {}: {what}", s.title)?;
+            if let Some(change_set) = &s.change_set {
+                writeln!(f, "    change set {change_set}")?;
+            }
+            for change in &s.changes {
+                writeln!(f, "    {change}")?;
+            }
             if !s.ous_added.is_empty() {
                 writeln!(f, "    instances created for newly targeted OUs: {}", s.ous_added.join(", "))?;
             }
@@ -344,7 +359,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
         ApprovalArg::Broadening => RequireApproval::Broadening,
         ApprovalArg::AnyChange => RequireApproval::AnyChange,
     };
-    let options = Options { approval, ..Options::default() };
+    let options = Options { approval, execute: !args.no_execute, ..Options::default() };
     let mut stderr = std::io::stderr();
     // Progress, events and prompts go to stderr whatever the format (as with the CDK CLI): stdout holds only the
     // result, so `--output json` pipes into a parser and text output into a file.

@@ -110,6 +110,30 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
     assert!(again.stderr.contains("rekey-main (deployment account): no changes\n"), "{again:?}");
     assert!(!again.stdout.contains(": already published"), "{again:?}");
 
+    // --no-execute: a changed config's change sets are prepared and printed, nothing is executed.
+    std::fs::write(dir.path().join("changed.yaml"), "organization: {}\nlifecycle:\n  rotate_after_days: 60\n").unwrap();
+    let synth = rekey(
+        dir.path(),
+        &["synth", "--config", "changed.yaml", "--lambda-zip", zip.to_str().unwrap(), "--out", "changed"],
+    );
+    assert_eq!(synth.code, 0, "{synth:?}");
+    let run = rekey_on(dir.path(), &env, &["deploy", "-a", "changed", "--no-execute", "--output", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let report: Value = serde_json::from_str(&run.stdout).expect("json report");
+    let outcomes: Vec<(&str, &str)> = report["stacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["stack"].as_str().unwrap(), s["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("rekey-inventory-role", "unchanged"), ("rekey-member-role", "not_executed"), ("rekey-main", "prepared")]
+    );
+    assert!(report["stacks"][2]["change_set"].as_str().is_some_and(|c| c.starts_with("rekey-")), "{report}");
+    let diff = rekey_on(dir.path(), &env, &["diff", "--app", "assembly", "--fail"]);
+    assert_eq!(diff.code, 0, "nothing was executed: {diff:?}");
+
     // A tampered asset is refused before any AWS call, naming the file.
     let staged = dir.path().join("assembly").join(format!("asset.{sha}.zip"));
     let mut bytes = std::fs::read(&staged).unwrap();
