@@ -19,6 +19,11 @@ fn enabled(terminal: bool) -> bool {
     decide(DISABLED.load(Ordering::Relaxed), std::env::var("NO_COLOR").ok().as_deref(), terminal)
 }
 
+/// Whether to color what goes to stdout.
+pub fn enabled_for_stdout() -> bool {
+    enabled(std::io::stdout().is_terminal())
+}
+
 /// Whether to color what goes to stderr.
 pub fn enabled_for_stderr() -> bool {
     enabled(std::io::stderr().is_terminal())

@@ -66,10 +66,65 @@ pub struct TemplateDiff {
     pub iam: IamChanges,
 }
 
+/// Resource types that are nothing but IAM or a resource policy: all of their changes are security changes.
+const SECURITY_TYPES: [&str; 6] = [
+    "AWS::Lambda::Permission",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
+    "AWS::S3::BucketPolicy",
+    "AWS::SecretsManager::ResourcePolicy",
+    "AWS::Events::EventBusPolicy",
+];
+
+/// Property names that hold permissions inside other resources (a role's policies, a key's policy, ...).
+const SECURITY_PROPERTIES: [&str; 7] = [
+    "PolicyDocument",
+    "AssumeRolePolicyDocument",
+    "KeyPolicy",
+    "ResourcePolicy",
+    "Policy",
+    "ManagedPolicyArns",
+    "PermissionsBoundary",
+];
+
 impl TemplateDiff {
     /// Whether the templates are the same.
     pub fn is_empty(&self) -> bool {
         !self.new_stack && self.entries.is_empty()
+    }
+
+    /// `rekey diff --security-only` (as `cdk diff --security-only`): the IAM statement changes, and only the
+    /// entries that change permissions: IAM and resource-policy resources whole, elsewhere only the policy
+    /// properties (a role's `Policies`, a key's `KeyPolicy`, ...) and entries that carry a changed statement.
+    pub fn security_only(&self) -> TemplateDiff {
+        let carries_statement = |id: &str| self.iam.added.iter().chain(&self.iam.removed).any(|s| s.logical_id == id);
+        let entries = self
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let ty = e.resource_type.as_deref().unwrap_or_default();
+                if ty.starts_with("AWS::IAM::") || SECURITY_TYPES.contains(&ty) {
+                    return Some(e.clone());
+                }
+                let properties: Vec<PropertyChange> = e
+                    .properties
+                    .iter()
+                    .filter(|p| p.path.split(['.', '[', '{']).any(|part| SECURITY_PROPERTIES.contains(&part)))
+                    .cloned()
+                    .collect();
+                if !properties.is_empty() || (e.change != Change::Modified && carries_statement(&e.logical_id)) {
+                    Some(EntryChange { properties, ..e.clone() })
+                } else {
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
+        TemplateDiff {
+            title: self.title.clone(),
+            new_stack: self.new_stack && !(entries.is_empty() && self.iam.is_empty()),
+            entries,
+            iam: self.iam.clone(),
+        }
     }
 }
 
@@ -257,6 +312,37 @@ mod tests {
                 "Environment": {"Variables": {"REKEY_CONFIG": config}}}},
             "Queue": {"Type": "AWS::SQS::Queue", "Properties": {}}},
             "Outputs": {"QueueUrl": {"Value": {"Ref": "Queue"}}}})
+    }
+
+    /// `--security-only` keeps the IAM changes and the policy properties, drops the rest.
+    #[test]
+    fn security_only_keeps_iam_and_policies_only() {
+        let old = function(r#"{"lifecycle":{"rotate_after_days":90}}"#);
+        let mut new = function(r#"{"lifecycle":{"rotate_after_days":60}}"#);
+        let resources = new["Resources"].as_object_mut().expect("object");
+        resources.insert(
+            "Role".into(),
+            json!({"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyName": "p",
+                "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}]}}]}}),
+        );
+        resources["Queue"]["Properties"] = json!({"VisibilityTimeout": 60});
+        let full = diff("rekey-main", Some(&old), &new);
+        assert_eq!(full.entries.len(), 3);
+        let security = full.security_only();
+        assert_eq!(
+            security.to_string(),
+            "Stack rekey-main\nIAM statement changes:\n  + [Role] Allow sqs:SendMessage on *\nResources\n[+] AWS::IAM::Role Role\n"
+        );
+        // Only a threshold changed: nothing security-related.
+        let threshold = diff("rekey-main", Some(&old), &function(r#"{"lifecycle":{"rotate_after_days":60}}"#));
+        assert!(!threshold.is_empty());
+        assert!(threshold.security_only().is_empty());
+        // A queue policy is a security resource as a whole.
+        let mut with_policy = old.clone();
+        with_policy["Resources"]["QueuePolicy"] =
+            json!({"Type": "AWS::SQS::QueuePolicy", "Properties": {"Queues": []}});
+        let d = diff("rekey-main", Some(&old), &with_policy).security_only();
+        assert_eq!(d.entries.iter().map(|e| e.logical_id.as_str()).collect::<Vec<_>>(), ["QueuePolicy"]);
     }
 
     #[test]

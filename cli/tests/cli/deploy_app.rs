@@ -133,6 +133,14 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
     assert!(report["stacks"][2]["change_set"].as_str().is_some_and(|c| c.starts_with("rekey-")), "{report}");
     let diff = rekey_on(dir.path(), &env, &["diff", "--app", "assembly", "--fail"]);
     assert_eq!(diff.code, 0, "nothing was executed: {diff:?}");
+    // The change is a threshold, not a permission: `--security-only` finds nothing, the full diff finds it.
+    let diff = rekey_on(dir.path(), &env, &["diff", "--app", "changed", "--security-only", "--fail"]);
+    assert_eq!(diff.code, 0, "{diff:?}");
+    assert!(diff.stdout.ends_with("0 of 3 stack(s) differ\n"), "{diff:?}");
+    let diff = rekey_on(dir.path(), &env, &["diff", "--app", "changed", "--fail"]);
+    assert_eq!(diff.code, 1, "{diff:?}");
+    assert!(diff.stdout.contains("rotate_after_days}: 90 -> 60"), "{diff:?}");
+    assert!(!diff.stdout.contains('\u{1b}'), "no color when stdout is not a terminal");
 
     // A tampered asset is refused before any AWS call, naming the file.
     let staged = dir.path().join("assembly").join(format!("asset.{sha}.zip"));
