@@ -18,7 +18,14 @@
 //!   rate towards its floor of 0.5 requests per second (10 users: ~20 s,
 //!   20 users: ~90 s, 40 users: ~5 min on 2 cores);
 //! - `REKEY_FAULT_SEED` (default 8): the seed of the randomized run's ages
-//!   and faults.
+//!   and faults;
+//! - `REKEY_FAULT_ONLY=<text>`: only the sweep cases whose name contains it
+//!   (e.g. `iam:CreateAccessKey-fail-after`), while debugging one.
+//!
+//! The sweep prints one line per case (`pass`/`FAIL`, runs, faults
+//! injected); a failing case lists each broken invariant with the proxy's
+//! record of the user's calls, the actions not done, and how its end state
+//! differs from the fault-free run.
 
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Duration, DurationRound, Utc};
