@@ -569,7 +569,7 @@ async fn the_three_functions_run_under_the_lambda_runtime() {
     assert!(!digests.is_empty(), "the rotation queued work for the notifier");
     let answer = notifier.invoke(&sqs_event(&notifications_arn, &digests));
     assert_eq!(answer.status, 200, "{answer:?}\n{}", notifier.logs());
-    assert_eq!(answer.body["batchItemFailures"], json!([]), "{answer:?}");
+    assert_eq!(answer.body["batchItemFailures"], json!([]), "{answer:?}\n{}", notifier.logs());
     let mail: Vec<Value> =
         moto.sent_mail(&mgmt, REGION).into_iter().filter(|m| m["destinations"]["ToAddresses"][0] == admin).collect();
     assert_eq!(mail.len(), 1, "one digest for the admin: {mail:#?}");
