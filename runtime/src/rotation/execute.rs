@@ -418,6 +418,11 @@ async fn rotate<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, keys: &
     Ok(new_key.access_key_id)
 }
 
+/// How often, and how far apart, a failed create looks for a concurrent
+/// run storing the key it found (that run stores it within milliseconds).
+const CONCURRENT_STORE_POLLS: u32 = 3;
+const CONCURRENT_STORE_PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// `CreateAccessKey` returned an error. The call may still have created a
 /// key (the answer was lost and the SDK's retry hit the two-key limit), so
 /// the keys are listed again, and the record is dropped only if no key
@@ -444,18 +449,27 @@ async fn after_failed_create<P: Platform>(
         release(ctx, arn).await;
         return failed(error);
     }
-    // A new key exists. Whose? If the record is no longer ours, a
-    // concurrent run created it and is storing it: leave it alone.
-    let ours = match ctx.secrets.describe(arn).await {
-        Ok(Some(info)) => record_of(&info).is_some_and(|r| r.owner.as_deref() == Some(ctx.owner)),
-        _ => true,
-    };
-    if !ours {
-        return Outcome::Skipped(format!(
-            "another run created key `{}` for `{}` at the same time: left to it",
-            unknown.join("`, `"),
-            user.user_name
-        ));
+    // A new key exists. Whose? A concurrent run that got past the claim at
+    // the same moment (a tag has no compare-and-set) stores its key within
+    // moments, or now holds the record: then it is that run's, left to it.
+    for attempt in 0..=CONCURRENT_STORE_POLLS {
+        let (record_ours, stored) = match ctx.secrets.describe(arn).await {
+            Ok(Some(info)) => (
+                record_of(&info).is_some_and(|r| r.owner.as_deref() == Some(ctx.owner)),
+                unknown.iter().any(|id| info.versions.contains_key(&version_id_for(id))),
+            ),
+            _ => (true, false),
+        };
+        if !record_ours || stored {
+            return Outcome::Skipped(format!(
+                "another run created key `{}` for `{}` at the same time: left to it",
+                unknown.join("`, `"),
+                user.user_name
+            ));
+        }
+        if attempt < CONCURRENT_STORE_POLLS {
+            tokio::time::sleep(CONCURRENT_STORE_PAUSE).await;
+        }
     }
     failed(format!(
         "{error}; yet key `{}` now exists: the call took effect and its answer, with the key's secret half, was \

@@ -266,6 +266,7 @@ async fn report_user<P: Platform>(
     let actions = match facts {
         Some(facts) if act => {
             tidy_finished_rotation(secrets, facts).await;
+            tidy_stale_records(exec_ctx.iam, facts).await;
             execute::execute_user(exec_ctx, facts, &actions).await
         }
         _ => actions
@@ -292,6 +293,34 @@ async fn report_user<P: Platform>(
         known => known,
     };
     UserReport { user_name, status, owner_email, secret_arn, actions, warnings, error }
+}
+
+/// Removes user records (`rekey:deactivated:<id>`, `rekey:seen-inactive:<id>`)
+/// of keys that no longer exist: a delete whose record clean-up failed would
+/// otherwise leave them for good, and IAM allows 50 tags per user.
+/// Housekeeping only, so a failure is logged, not reported. Only for users
+/// whose real key ids were read (the audit reads them for every user with
+/// such records).
+async fn tidy_stale_records<I: crate::ports::IamAccount>(iam: &I, user: &lifecycle::UserFacts) {
+    if user.keys.iter().any(|k| k.access_key_id.starts_with(audit::REPORT_KEY_PREFIX)) {
+        return;
+    }
+    let stale: Vec<String> = user
+        .tags
+        .keys()
+        .filter(|tag| {
+            [lifecycle::DEACTIVATED_TAG_PREFIX, lifecycle::SEEN_INACTIVE_TAG_PREFIX].iter().any(|prefix| {
+                tag.strip_prefix(prefix).is_some_and(|id| !user.keys.iter().any(|k| k.access_key_id == id))
+            })
+        })
+        .cloned()
+        .collect();
+    if stale.is_empty() {
+        return;
+    }
+    if let Err(e) = iam.untag_user(&user.user_name, &stale).await {
+        tracing::warn!(user = %user.user_name, error = %e, "could not remove records of deleted keys");
+    }
 }
 
 /// Removes the `rekey:rotation-started` record of a rotation that finished

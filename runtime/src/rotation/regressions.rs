@@ -349,3 +349,27 @@ async fn steps_that_took_effect_before_their_error_are_recognised() {
     assert!(matches!(results(&report, "bob").as_slice(), [ActionResult::Done { .. }]), "{report:?}");
     assert!(fake.world().keys(ACCOUNT, "bob").is_empty());
 }
+
+/// Found by the fault sweep: a delete whose record clean-up (`UntagUser`)
+/// failed left `rekey:deactivated:<deleted key>` on the user for good, one
+/// of IAM's 50 tags per user. The next enforce run removes records of keys
+/// that no longer exist.
+#[tokio::test]
+async fn records_of_deleted_keys_are_removed_by_the_next_run() {
+    let fake = Fake::new(t0());
+    let ids = fake.world().add_user(ACCOUNT, "alice", &[(KeyStatus::Active, t0() - Days::days(10))]);
+    let tags = [
+        ("rekey:deactivated:AKIAGONE".to_string(), "2025-12-01T00:00:00Z".to_string()),
+        ("rekey:seen-inactive:AKIAGONE2".to_string(), "2025-12-01T00:00:00Z".to_string()),
+        (format!("rekey:deactivated:{}", ids[0]), "2025-12-01T00:00:00Z".to_string()),
+        ("team".to_string(), "payments".to_string()),
+    ];
+    fake.world().users.get_mut(ACCOUNT).unwrap().get_mut("alice").unwrap().tags.extend(tags);
+    run_at(&fake, t0()).await;
+    let kept: Vec<String> = fake.world().users[ACCOUNT]["alice"].tags.keys().cloned().collect();
+    assert_eq!(
+        kept,
+        [format!("rekey:deactivated:{}", ids[0]), "team".to_string()],
+        "only the existing key's record stays"
+    );
+}
