@@ -104,25 +104,33 @@ pub struct AccountPart {
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline {
     at: Option<std::time::Instant>,
+    margin: Duration,
 }
 
-/// Time left at which no further user is started.
+/// Time left at which no further user is started, for an invocation with
+/// at least four times as long; a shorter invocation (a function deployed
+/// with a short timeout) keeps a quarter of its time as the margin, so it
+/// still does more than one user.
 pub const STOP_MARGIN: Duration = Duration::from_secs(120);
 
 impl Deadline {
     /// No deadline (the CLI).
     pub fn none() -> Deadline {
-        Deadline { at: None }
+        Deadline { at: None, margin: Duration::ZERO }
     }
 
-    /// A deadline at `at` (the Lambda invocation's).
+    /// A deadline at `at` (the Lambda invocation's), from now.
     pub fn at(at: std::time::Instant) -> Deadline {
-        Deadline { at: Some(at) }
+        let total = at.saturating_duration_since(std::time::Instant::now());
+        Deadline { at: Some(at), margin: STOP_MARGIN.min(total / 4) }
     }
 
-    /// Whether less than [`STOP_MARGIN`] is left.
+    /// Whether less than the margin is left (always, once the deadline passed).
     pub fn near(&self) -> bool {
-        self.at.is_some_and(|at| at.saturating_duration_since(std::time::Instant::now()) < STOP_MARGIN)
+        self.at.is_some_and(|at| {
+            let left = at.saturating_duration_since(std::time::Instant::now());
+            left.is_zero() || left < self.margin
+        })
     }
 }
 

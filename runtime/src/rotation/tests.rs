@@ -407,3 +407,13 @@ async fn without_a_near_deadline_the_whole_account_is_one_part() {
         assert_eq!(part.report.users.len(), 2);
     }
 }
+
+#[test]
+fn the_stop_margin_is_two_minutes_or_a_quarter_of_a_short_invocation() {
+    let now = std::time::Instant::now();
+    assert!(!Deadline::at(now + Duration::from_secs(900)).near(), "15 minutes left");
+    assert!(Deadline::at(now + Duration::from_secs(100)).margin <= Duration::from_secs(25));
+    assert!(!Deadline::at(now + Duration::from_secs(100)).near(), "a 100 s invocation starts work");
+    assert!(Deadline::at(now).near(), "a passed deadline is near");
+    assert!(!Deadline::none().near());
+}
