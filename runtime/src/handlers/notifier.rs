@@ -94,6 +94,7 @@ pub async fn handle_until<M: Mailer, L: RunLedger, Q: MessageQueue>(
     time_limit: Option<DateTime<Utc>>,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
+    let margins = Margins::within((deps.clock)(), time_limit);
     for record in event.records {
         let (id, message): (String, NotifierMessage) = match super::parse_record(&record, "a notifier message") {
             Ok(parsed) => parsed,
@@ -109,6 +110,7 @@ pub async fn handle_until<M: Mailer, L: RunLedger, Q: MessageQueue>(
             holder: &id,
             message: &message,
             time_limit,
+            margins,
         };
         let result = match &message {
             NotifierMessage::Digest(digest) => {
@@ -165,6 +167,24 @@ struct Sending<'a, M, L, Q> {
     /// The message, queued again when time runs out.
     message: &'a NotifierMessage,
     time_limit: Option<DateTime<Utc>>,
+    margins: Margins,
+}
+
+/// The margins kept before the deadline: [`SEND_MARGIN`] and
+/// [`FINISH_MARGIN`], or, for an invocation shorter than four times the send
+/// margin (a function deployed with a short timeout, a local emulator), a
+/// quarter and a sixteenth of it, so it still sends.
+#[derive(Clone, Copy, Debug)]
+struct Margins {
+    send: chrono::Duration,
+    finish: chrono::Duration,
+}
+
+impl Margins {
+    fn within(start: DateTime<Utc>, time_limit: Option<DateTime<Utc>>) -> Margins {
+        let total = time_limit.map_or(chrono::Duration::MAX, |limit| (limit - start).max(chrono::Duration::zero()));
+        Margins { send: SEND_MARGIN.min(total / 4), finish: FINISH_MARGIN.min(total / 16) }
+    }
 }
 
 /// How far one invocation got with a run's digests.
@@ -247,12 +267,12 @@ impl<M: Mailer, L: RunLedger, Q: MessageQueue> Sending<'_, M, L, Q> {
             let now = (deps.clock)();
             let result = match self.time_limit {
                 None => send_digest(&deps.config, &deps.renderer, &deps.mailer, &digest).await,
-                Some(limit) if now + SEND_MARGIN > limit => {
+                Some(limit) if now + self.margins.send > limit => {
                     left += 1;
                     continue;
                 }
                 Some(limit) => {
-                    let budget = (limit - now - FINISH_MARGIN).to_std().unwrap_or_default();
+                    let budget = (limit - now - self.margins.finish).to_std().unwrap_or_default();
                     let send = send_digest(&deps.config, &deps.renderer, &deps.mailer, &digest);
                     match tokio::time::timeout(budget, send).await {
                         Ok(result) => result,
