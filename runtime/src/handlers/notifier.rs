@@ -336,7 +336,13 @@ pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Err
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let time_limit = i64::try_from(event.context.deadline).ok().and_then(DateTime::from_timestamp_millis);
+        // A deadline already passed when the invocation starts is not a
+        // real one (Lambda's is always ahead; a local emulator may send
+        // none): then there is no limit.
+        let time_limit = i64::try_from(event.context.deadline)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .filter(|limit| *limit > Utc::now());
         Ok::<_, HandlerError>(handle_until(event.payload, deps, time_limit).await)
     }))
     .await

@@ -334,9 +334,14 @@ pub async fn deps_from_env(
 
 /// The invocation's deadline (Lambda gives it in milliseconds since the
 /// epoch) as an instant of this process's clock.
+/// A deadline already passed when the invocation starts is not a real one
+/// (Lambda's is always ahead; a local emulator may send none): no deadline.
 fn invocation_deadline(deadline_ms: u64) -> Deadline {
     let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
-    Deadline::at(std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
+    if deadline_ms <= now_ms {
+        return Deadline::none();
+    }
+    Deadline::at(std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms - now_ms))
 }
 
 /// Builds the real dependencies from the process environment and runs the Lambda loop.
@@ -518,7 +523,7 @@ mod tests {
     fn the_lambda_deadline_becomes_an_instant() {
         let in_an_hour = u64::try_from((Utc::now() + chrono::Duration::hours(1)).timestamp_millis()).unwrap();
         assert!(!invocation_deadline(in_an_hour).near());
-        assert!(invocation_deadline(0).near(), "a past deadline is near");
+        assert!(!invocation_deadline(0).near(), "a deadline already passed at the start is no deadline (an emulator)");
     }
 
     #[tokio::test]
