@@ -218,6 +218,23 @@ pub(crate) fn parse_record<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Log output collected in memory, for tests that read the lines the
+/// functions' subscriber writes.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Captured(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,17 +258,6 @@ mod tests {
     /// A line logged inside the runtime's invocation span carries its request id.
     #[test]
     fn log_lines_carry_the_request_id_of_the_invocation() {
-        #[derive(Clone, Default)]
-        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Captured {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let out = Captured::default();
         let writer = out.clone();
         let logs = json_logs(tracing_subscriber::EnvFilter::new("info"), move || writer.clone());

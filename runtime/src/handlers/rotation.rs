@@ -582,18 +582,7 @@ mod tests {
         assert!(deps.queue.0.borrow().is_empty());
     }
 
-    /// A `MakeWriter` collecting the log output in memory.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::handlers::Captured;
 
     /// Regression (issue 8, defect 5): the whole report was one log line,
     /// which CloudWatch Logs cuts at 256 KB for a large account, losing the
