@@ -2,6 +2,7 @@
 
 pub mod assembly;
 pub mod asset;
+pub mod asset_cache;
 pub mod build;
 pub mod cfn;
 pub mod elf;
