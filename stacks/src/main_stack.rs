@@ -91,6 +91,15 @@ const CKV_LOGS_KMS: (&str, &str) = (
      service key",
 );
 
+/// Logical id of the queue of accounts to audit.
+const ACCOUNTS_QUEUE: &str = "AccountsQueue";
+/// Logical id of the queue of notifications (and run deadlines).
+const NOTIFICATIONS_QUEUE: &str = "NotificationsQueue";
+/// Logical id of the dead-letter queue of the inventory's failed scheduled runs.
+const INVENTORY_DEAD_LETTER_QUEUE: &str = "InventoryDeadLetterQueue";
+/// Logical id of the run ledger table.
+const RUN_LEDGER: &str = "RunLedgerTable";
+
 /// Logical-id prefix of a function's resources (`Rotation`).
 fn prefix(function: Function) -> &'static str {
     match function {
@@ -98,6 +107,35 @@ fn prefix(function: Function) -> &'static str {
         Function::Rotation => "Rotation",
         Function::Notifier => "Notifier",
     }
+}
+
+/// Logical id of a function (`RotationFunction`); a `Ref` to it is the function's name.
+pub(crate) fn function_id(function: Function) -> String {
+    format!("{}Function", prefix(function))
+}
+
+/// Logical id of a function's execution role.
+fn execution_role_id(function: Function) -> String {
+    format!("{}ExecutionRole", prefix(function))
+}
+
+/// Logical id of a function's log group.
+fn log_group_id(function: Function) -> String {
+    format!("{}LogGroup", prefix(function))
+}
+
+/// Logical id of the dead-letter queue of the queue `queue` (a logical id).
+fn dead_letter_queue_id(queue: &str) -> String {
+    format!("{queue}DeadLetterQueue")
+}
+
+/// Logical ids of every dead-letter queue, in the order the stack adds them.
+pub(crate) fn dead_letter_queue_ids() -> [String; 3] {
+    [
+        dead_letter_queue_id(ACCOUNTS_QUEUE),
+        dead_letter_queue_id(NOTIFICATIONS_QUEUE),
+        INVENTORY_DEAD_LETTER_QUEUE.to_string(),
+    ]
 }
 
 fn timeout(config: &Config, function: Function) -> u32 {
@@ -125,7 +163,7 @@ fn description(function: Function) -> &'static str {
 /// Adds a queue with its dead-letter queue and the alarm on it; returns the queue's logical id.
 fn add_queue(t: &mut Template, logical: &str, name: &str, visibility: u32, config: &Config) -> String {
     let names = config.names();
-    let dlq = add_dead_letter_queue(t, &format!("{logical}DeadLetterQueue"), &names.dead_letter_queue(name));
+    let dlq = add_dead_letter_queue(t, &dead_letter_queue_id(logical), &names.dead_letter_queue(name));
     t.add(
         logical,
         Resource::from(Queue {
@@ -179,75 +217,11 @@ fn add_dead_letter_queue(t: &mut Template, logical: &str, name: &str) -> String 
 
 /// The permissions of one function's execution role, beyond its logs.
 fn statements(config: &Config, function: Function) -> Vec<Statement> {
-    let names = config.names();
-    let inventory_role = role_arn(&policies::management_account(config), &names.inventory_role);
-    let mut out = Vec::new();
-    match function {
-        Function::Inventory => {
-            out.push(policies::sqs_send("QueueAccounts", "AccountsQueue"));
-            out.push(policies::sqs_send("QueueRunDeadline", "NotificationsQueue"));
-            out.push(policies::sqs_send("DeadLetterFailedRuns", "InventoryDeadLetterQueue"));
-            out.push(ledger_statement("OpenRuns", &["dynamodb:PutItem"]));
-            if config.organization.is_some() {
-                out.push(Statement::allow("AssumeInventoryRole", ["sts:AssumeRole"], vec![inventory_role]));
-            }
-        }
-        Function::Rotation => {
-            out.push(policies::sqs_consume("ConsumeAccounts", "AccountsQueue"));
-            // An account an invocation cannot finish before its deadline
-            // queues its remaining users as a continuation.
-            out.push(policies::sqs_send("QueueAccountRemainder", "AccountsQueue"));
-            out.push(policies::sqs_send("QueueNotifications", "NotificationsQueue"));
-            // TransactWriteItems is authorized as the Put and Update it holds;
-            // Query reads back the parts of an account done across invocations.
-            out.push(ledger_statement(
-                "RecordAccountReports",
-                &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"],
-            ));
-            let member = match &config.organization {
-                Some(org) => {
-                    let s = Statement::allow(
-                        "AssumeMemberRoles",
-                        ["sts:AssumeRole"],
-                        vec![role_arn("*", &names.member_role)],
-                    );
-                    match &org.organization_id {
-                        // Only roles in accounts of this organization.
-                        Some(id) => s.with_condition("StringEquals", "aws:ResourceOrgID", id.to_string().into()),
-                        None => s,
-                    }
-                }
-                // Single-account mode: the member role lives in this account.
-                None => Statement::allow(
-                    "AssumeMemberRole",
-                    ["sts:AssumeRole"],
-                    vec![role_arn("${AWS::AccountId}", &names.member_role)],
-                ),
-            };
-            out.push(member);
-            if config.secrets.storage == SecretStorage::Central {
-                out.push(Statement::allow("AssumeCentralSecretStoreRole", ["sts:AssumeRole"], vec![inventory_role]));
-            }
-        }
-        Function::Notifier => {
-            out.push(policies::sqs_consume("ConsumeNotifications", "NotificationsQueue"));
-            out.push(policies::sqs_send("RequeueRunDeadline", "NotificationsQueue"));
-            out.push(ledger_statement(
-                "CloseRunsAndReadReports",
-                &["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem"],
-            ));
-            if let Some(sender) = &config.notifications.sender {
-                out.push(
-                    Statement::allow(
-                        "SendEmailFromSender",
-                        ["ses:SendEmail"],
-                        vec![arn("ses:${AWS::Region}:${AWS::AccountId}:identity/*")],
-                    )
-                    .with_condition("StringEquals", "ses:FromAddress", sender.to_string().into()),
-                );
-            }
-        }
-    }
+    let mut out = match function {
+        Function::Inventory => inventory_statements(config),
+        Function::Rotation => rotation_statements(config),
+        Function::Notifier => notifier_statements(config),
+    };
     if config.vpc.enabled {
         out.push(Statement::allow(
             "ManageVpcNetworkInterfaces",
@@ -264,8 +238,84 @@ fn statements(config: &Config, function: Function) -> Vec<Statement> {
     out
 }
 
-/// Logical id of the run ledger table.
-const RUN_LEDGER: &str = "RunLedgerTable";
+/// The inventory's role: queue the accounts, open the run, list the organization.
+fn inventory_statements(config: &Config) -> Vec<Statement> {
+    let names = config.names();
+    let mut out = vec![
+        policies::sqs_send("QueueAccounts", ACCOUNTS_QUEUE),
+        policies::sqs_send("QueueRunDeadline", NOTIFICATIONS_QUEUE),
+        policies::sqs_send("DeadLetterFailedRuns", INVENTORY_DEAD_LETTER_QUEUE),
+        ledger_statement("OpenRuns", &["dynamodb:PutItem"]),
+    ];
+    if config.organization.is_some() {
+        let inventory_role = role_arn(&policies::management_account(config), &names.inventory_role);
+        out.push(Statement::allow("AssumeInventoryRole", ["sts:AssumeRole"], vec![inventory_role]));
+    }
+    out
+}
+
+/// The rotation's role: consume accounts, record reports, assume the member roles.
+fn rotation_statements(config: &Config) -> Vec<Statement> {
+    let names = config.names();
+    let mut out = vec![
+        policies::sqs_consume("ConsumeAccounts", ACCOUNTS_QUEUE),
+        // An account an invocation cannot finish before its deadline
+        // queues its remaining users as a continuation.
+        policies::sqs_send("QueueAccountRemainder", ACCOUNTS_QUEUE),
+        policies::sqs_send("QueueNotifications", NOTIFICATIONS_QUEUE),
+        // TransactWriteItems is authorized as the Put and Update it holds;
+        // Query reads back the parts of an account done across invocations.
+        ledger_statement(
+            "RecordAccountReports",
+            &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"],
+        ),
+    ];
+    let member = match &config.organization {
+        Some(org) => {
+            let s = Statement::allow("AssumeMemberRoles", ["sts:AssumeRole"], vec![role_arn("*", &names.member_role)]);
+            match &org.organization_id {
+                // Only roles in accounts of this organization.
+                Some(id) => s.with_condition("StringEquals", "aws:ResourceOrgID", id.to_string().into()),
+                None => s,
+            }
+        }
+        // Single-account mode: the member role lives in this account.
+        None => Statement::allow(
+            "AssumeMemberRole",
+            ["sts:AssumeRole"],
+            vec![role_arn("${AWS::AccountId}", &names.member_role)],
+        ),
+    };
+    out.push(member);
+    if config.secrets.storage == SecretStorage::Central {
+        let inventory_role = role_arn(&policies::management_account(config), &names.inventory_role);
+        out.push(Statement::allow("AssumeCentralSecretStoreRole", ["sts:AssumeRole"], vec![inventory_role]));
+    }
+    out
+}
+
+/// The notifier's role: consume notifications, close runs, send email as the sender.
+fn notifier_statements(config: &Config) -> Vec<Statement> {
+    let mut out = vec![
+        policies::sqs_consume("ConsumeNotifications", NOTIFICATIONS_QUEUE),
+        policies::sqs_send("RequeueRunDeadline", NOTIFICATIONS_QUEUE),
+        ledger_statement(
+            "CloseRunsAndReadReports",
+            &["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem"],
+        ),
+    ];
+    if let Some(sender) = &config.notifications.sender {
+        out.push(
+            Statement::allow(
+                "SendEmailFromSender",
+                ["ses:SendEmail"],
+                vec![arn("ses:${AWS::Region}:${AWS::AccountId}:identity/*")],
+            )
+            .with_condition("StringEquals", "ses:FromAddress", sender.to_string().into()),
+        );
+    }
+    out
+}
 
 /// `actions` on the run ledger table only.
 fn ledger_statement(sid: &str, actions: &[&str]) -> Statement {
@@ -295,18 +345,18 @@ fn environment(config: &Config, function: Function) -> Result<IndexMap<String, E
     vars.insert(CONFIG_ENV.to_string(), Expr::from(config.function_env_json(function)));
     match function {
         Function::Inventory => {
-            vars.insert(ENV_ACCOUNTS_QUEUE_URL.to_string(), Expr::r#ref("AccountsQueue"));
+            vars.insert(ENV_ACCOUNTS_QUEUE_URL.to_string(), Expr::r#ref(ACCOUNTS_QUEUE));
             vars.insert(ENV_DEPLOYMENT_ACCOUNT_ID.to_string(), Expr::account_id());
         }
         Function::Rotation => {
-            vars.insert(ENV_ACCOUNTS_QUEUE_URL.to_string(), Expr::r#ref("AccountsQueue"));
+            vars.insert(ENV_ACCOUNTS_QUEUE_URL.to_string(), Expr::r#ref(ACCOUNTS_QUEUE));
             vars.insert(ENV_DEPLOYMENT_ACCOUNT_ID.to_string(), Expr::account_id());
             vars.insert(ENV_ACCOUNTS_MAX_RECEIVE_COUNT.to_string(), Expr::from(MAX_RECEIVE_COUNT.to_string()));
         }
         Function::Notifier => {}
     }
     // Every function reads or writes the run ledger and the notifications queue.
-    vars.insert(ENV_NOTIFICATIONS_QUEUE_URL.to_string(), Expr::r#ref("NotificationsQueue"));
+    vars.insert(ENV_NOTIFICATIONS_QUEUE_URL.to_string(), Expr::r#ref(NOTIFICATIONS_QUEUE));
     vars.insert(ENV_RUN_LEDGER_TABLE.to_string(), Expr::r#ref(RUN_LEDGER));
     let size: usize = vars.iter().map(|(k, v)| k.len() + v.as_str().map_or(RESOLVED_VALUE_ALLOWANCE, str::len)).sum();
     if size > LAMBDA_ENV_LIMIT_BYTES {
@@ -325,102 +375,128 @@ fn quotes_an_account_id(json: &str) -> bool {
     json.as_bytes().windows(14).any(|w| w[0] == b'"' && w[13] == b'"' && w[1..13].iter().all(u8::is_ascii_digit))
 }
 
+/// Builds the main stack.
 pub fn template(config: &Config, asset: &LambdaAsset) -> Result<(&'static str, Template), StackError> {
-    let names = config.names();
     let mut t = Template::new(DESCRIPTION);
+    add_queues(&mut t, config);
+    add_functions(&mut t, config, asset)?;
+    add_event_source_mappings(&mut t, config);
+    add_schedule(&mut t, config);
+    add_outputs(&mut t);
+    Ok((DESCRIPTION, t))
+}
 
-    let accounts = add_queue(
-        &mut t,
-        "AccountsQueue",
-        &names.accounts_queue(),
-        visibility_timeout(config, Function::Rotation),
-        config,
-    );
-    let notifications = add_queue(
-        &mut t,
-        "NotificationsQueue",
-        &names.notifications_queue(),
-        visibility_timeout(config, Function::Notifier),
-        config,
-    );
+/// The work queues (each with its dead-letter queue and alarm), the run
+/// ledger, and the inventory's dead-letter queue.
+fn add_queues(t: &mut Template, config: &Config) {
+    let names = config.names();
+    let rotation_visibility = visibility_timeout(config, Function::Rotation);
+    add_queue(t, ACCOUNTS_QUEUE, &names.accounts_queue(), rotation_visibility, config);
+    let notifier_visibility = visibility_timeout(config, Function::Notifier);
+    add_queue(t, NOTIFICATIONS_QUEUE, &names.notifications_queue(), notifier_visibility, config);
     t.add(RUN_LEDGER, run_ledger_table(config));
     // Failed scheduled runs of the inventory (an asynchronous invocation).
-    let inventory_dlq = add_dead_letter_queue(
-        &mut t,
-        "InventoryDeadLetterQueue",
+    add_dead_letter_queue(
+        t,
+        INVENTORY_DEAD_LETTER_QUEUE,
         &names.dead_letter_queue(&names.function(Function::Inventory)),
     );
+}
 
+/// Each function with its log group and execution role.
+fn add_functions(t: &mut Template, config: &Config, asset: &LambdaAsset) -> Result<(), StackError> {
     let code = Code { s3_bucket: Expr::sub(asset_bucket_name(config)), s3_key: asset.object_key().into() };
     let vpc_config = config.vpc.enabled.then(|| VpcConfig {
         security_group_ids: vec![Expr::import_value(vpc_endpoints::functions_security_group_export(config).into())],
         subnet_ids: config.vpc.subnet_ids.iter().map(|s| s.to_string().into()).collect(),
     });
-
     for function in Function::ALL {
-        let p = prefix(function);
-        let log_group = t.add(
-            &format!("{p}LogGroup"),
-            Resource::from(LogGroup {
-                log_group_name: format!("/aws/lambda/{}", names.function(function)).into(),
-                retention_in_days: config.lambda.log_retention_days,
-            })
-            .skip_checkov(CKV_LOGS_KMS.0, CKV_LOGS_KMS.1),
-        );
-        let mut statements = vec![policies::logs(&log_group)];
-        statements.extend(self::statements(config, function));
-        let mut role = Resource::from(Role {
-            role_name: names.execution_role(function).into(),
-            description: format!("Execution role of the rekey {} function", function.name()),
-            assume_role_policy_document: PolicyDocument::new(vec![policies::trust_lambda()]),
-            policies: vec![InlinePolicy {
-                policy_name: format!("Rekey{p}"),
-                policy_document: PolicyDocument::new(statements),
-            }],
-            max_session_duration: None,
-        });
-        if config.vpc.enabled {
-            role = role.skip_checkov(CKV_ENI_WILDCARD.0, CKV_ENI_WILDCARD.1);
-        }
-        let role = t.add(&format!("{p}ExecutionRole"), role);
-
-        let mut resource = Resource::from(LambdaFunction {
-            function_name: names.function(function).into(),
-            description: description(function).to_string(),
-            runtime: "provided.al2023".to_string(),
-            handler: "bootstrap".to_string(),
-            architectures: vec![config.lambda.architecture.lambda_name().to_string()],
-            code: code.clone(),
-            role: Expr::get_att(&role, "Arn"),
-            memory_size: config.lambda.memory_mb,
-            timeout: timeout(config, function),
-            environment: Environment { variables: environment(config, function)? },
-            // Referencing the log group orders its creation (with retention)
-            // before the function's first invocation.
-            logging_config: LoggingConfig { log_group: Expr::r#ref(&log_group), log_format: "JSON".to_string() },
-            dead_letter_config: (function == Function::Inventory)
-                .then(|| DeadLetterConfig { target_arn: Expr::get_att(&inventory_dlq, "Arn") }),
-            vpc_config: vpc_config.clone(),
-        })
-        .skip_checkov(CKV_RESERVED_CONCURRENCY.0, CKV_RESERVED_CONCURRENCY.1)
-        .skip_checkov(CKV_ENV_KMS.0, CKV_ENV_KMS.1);
-        if quotes_an_account_id(&config.function_env_json(function)) {
-            resource = resource.skip_checkov(CKV_ENV_SECRETS.0, CKV_ENV_SECRETS.1);
-        }
-        if !config.vpc.enabled {
-            resource = resource.skip_checkov(CKV_NO_VPC.0, CKV_NO_VPC.1);
-        }
-        if function != Function::Inventory {
-            resource = resource.skip_checkov(CKV_SQS_TRIGGERED_DLQ.0, CKV_SQS_TRIGGERED_DLQ.1);
-        }
-        t.add(&format!("{p}Function"), resource);
+        let log_group = t.add(&log_group_id(function), log_group(config, function));
+        t.add(&execution_role_id(function), execution_role(config, function, &log_group));
+        t.add(&function_id(function), lambda_function(config, function, &code, vpc_config.as_ref())?);
     }
+    Ok(())
+}
 
+/// A function's log group, with the configured retention.
+fn log_group(config: &Config, function: Function) -> Resource {
+    Resource::from(LogGroup {
+        log_group_name: format!("/aws/lambda/{}", config.names().function(function)).into(),
+        retention_in_days: config.lambda.log_retention_days,
+    })
+    .skip_checkov(CKV_LOGS_KMS.0, CKV_LOGS_KMS.1)
+}
+
+/// A function's execution role: its log group plus [`statements`].
+fn execution_role(config: &Config, function: Function, log_group: &str) -> Resource {
+    let mut statements = vec![policies::logs(log_group)];
+    statements.extend(self::statements(config, function));
+    let role = Resource::from(Role {
+        role_name: config.names().execution_role(function).into(),
+        description: format!("Execution role of the rekey {} function", function.name()),
+        assume_role_policy_document: PolicyDocument::new(vec![policies::trust_lambda()]),
+        policies: vec![InlinePolicy {
+            policy_name: format!("Rekey{}", prefix(function)),
+            policy_document: PolicyDocument::new(statements),
+        }],
+        max_session_duration: None,
+    });
+    if config.vpc.enabled {
+        role.skip_checkov(CKV_ENI_WILDCARD.0, CKV_ENI_WILDCARD.1)
+    } else {
+        role
+    }
+}
+
+/// A Lambda function, with the checkov checks that do not apply to it.
+fn lambda_function(
+    config: &Config,
+    function: Function,
+    code: &Code,
+    vpc_config: Option<&VpcConfig>,
+) -> Result<Resource, StackError> {
+    let mut resource = Resource::from(LambdaFunction {
+        function_name: config.names().function(function).into(),
+        description: description(function).to_string(),
+        runtime: "provided.al2023".to_string(),
+        handler: "bootstrap".to_string(),
+        architectures: vec![config.lambda.architecture.lambda_name().to_string()],
+        code: code.clone(),
+        role: Expr::get_att(execution_role_id(function), "Arn"),
+        memory_size: config.lambda.memory_mb,
+        timeout: timeout(config, function),
+        environment: Environment { variables: environment(config, function)? },
+        // Referencing the log group orders its creation (with retention)
+        // before the function's first invocation.
+        logging_config: LoggingConfig {
+            log_group: Expr::r#ref(log_group_id(function)),
+            log_format: "JSON".to_string(),
+        },
+        dead_letter_config: (function == Function::Inventory)
+            .then(|| DeadLetterConfig { target_arn: Expr::get_att(INVENTORY_DEAD_LETTER_QUEUE, "Arn") }),
+        vpc_config: vpc_config.cloned(),
+    })
+    .skip_checkov(CKV_RESERVED_CONCURRENCY.0, CKV_RESERVED_CONCURRENCY.1)
+    .skip_checkov(CKV_ENV_KMS.0, CKV_ENV_KMS.1);
+    if quotes_an_account_id(&config.function_env_json(function)) {
+        resource = resource.skip_checkov(CKV_ENV_SECRETS.0, CKV_ENV_SECRETS.1);
+    }
+    if !config.vpc.enabled {
+        resource = resource.skip_checkov(CKV_NO_VPC.0, CKV_NO_VPC.1);
+    }
+    if function != Function::Inventory {
+        resource = resource.skip_checkov(CKV_SQS_TRIGGERED_DLQ.0, CKV_SQS_TRIGGERED_DLQ.1);
+    }
+    Ok(resource)
+}
+
+/// The SQS event source mappings of the rotation and notifier functions.
+fn add_event_source_mappings(t: &mut Template, config: &Config) {
     t.add(
         "RotationEventSourceMapping",
         EventSourceMapping {
-            event_source_arn: Expr::get_att(&accounts, "Arn"),
-            function_name: Expr::r#ref("RotationFunction"),
+            event_source_arn: Expr::get_att(ACCOUNTS_QUEUE, "Arn"),
+            function_name: Expr::r#ref(function_id(Function::Rotation)),
             // One account per invocation: an account's audit takes up to the
             // whole timeout, and a failure retries only that account.
             batch_size: 1,
@@ -432,16 +508,20 @@ pub fn template(config: &Config, asset: &LambdaAsset) -> Result<(&'static str, T
     t.add(
         "NotifierEventSourceMapping",
         EventSourceMapping {
-            event_source_arn: Expr::get_att(&notifications, "Arn"),
-            function_name: Expr::r#ref("NotifierFunction"),
+            event_source_arn: Expr::get_att(NOTIFICATIONS_QUEUE, "Arn"),
+            function_name: Expr::r#ref(function_id(Function::Notifier)),
             batch_size: NOTIFIER_BATCH_SIZE,
             enabled: true,
             function_response_types: vec!["ReportBatchItemFailures".to_string()],
             scaling_config: ScalingConfig { maximum_concurrency: NOTIFIER_MAX_CONCURRENCY },
         },
     );
+}
 
-    t.add(
+/// The schedule rule that starts a run, and its permission to invoke the inventory.
+fn add_schedule(t: &mut Template, config: &Config) {
+    let inventory = function_id(Function::Inventory);
+    let rule = t.add(
         "ScheduleRule",
         Rule {
             name: None,
@@ -450,7 +530,7 @@ pub fn template(config: &Config, asset: &LambdaAsset) -> Result<(&'static str, T
             state: if config.schedule.enabled { "ENABLED" } else { "DISABLED" }.to_string(),
             targets: vec![Target {
                 id: "inventory".to_string(),
-                arn: Expr::get_att("InventoryFunction", "Arn"),
+                arn: Expr::get_att(&inventory, "Arn"),
                 retry_policy: Some(RetryPolicy { maximum_event_age_in_seconds: 3600, maximum_retry_attempts: 3 }),
             }],
         },
@@ -459,34 +539,37 @@ pub fn template(config: &Config, asset: &LambdaAsset) -> Result<(&'static str, T
         "SchedulePermission",
         Permission {
             action: "lambda:InvokeFunction".to_string(),
-            function_name: Expr::get_att("InventoryFunction", "Arn"),
+            function_name: Expr::get_att(&inventory, "Arn"),
             principal: "events.amazonaws.com".to_string(),
-            source_arn: Expr::get_att("ScheduleRule", "Arn"),
+            source_arn: Expr::get_att(rule, "Arn"),
         },
     );
+}
 
+/// Function ARNs, queue URLs, the ledger table name and the execution role ARNs.
+fn add_outputs(t: &mut Template) {
     for function in Function::ALL {
-        let p = prefix(function);
         t.add_output(
-            &format!("{p}FunctionArn"),
+            &format!("{}FunctionArn", prefix(function)),
             Output::new(
                 format!("ARN of the {} function", function.name()),
-                Expr::get_att(format!("{p}Function"), "Arn"),
+                Expr::get_att(function_id(function), "Arn"),
             ),
         );
     }
-    t.add_output("AccountsQueueUrl", Output::new("URL of the accounts queue", Expr::r#ref(&accounts)));
-    t.add_output("NotificationsQueueUrl", Output::new("URL of the notifications queue", Expr::r#ref(&notifications)));
+    t.add_output("AccountsQueueUrl", Output::new("URL of the accounts queue", Expr::r#ref(ACCOUNTS_QUEUE)));
+    t.add_output(
+        "NotificationsQueueUrl",
+        Output::new("URL of the notifications queue", Expr::r#ref(NOTIFICATIONS_QUEUE)),
+    );
     t.add_output("RunLedgerTableName", Output::new("Name of the run ledger table", Expr::r#ref(RUN_LEDGER)));
     for function in Function::ALL {
-        let p = prefix(function);
         t.add_output(
-            &format!("{p}ExecutionRoleArn"),
+            &format!("{}ExecutionRoleArn", prefix(function)),
             Output::new(
                 format!("ARN of the {} function's execution role", function.name()),
-                Expr::get_att(format!("{p}ExecutionRole"), "Arn"),
+                Expr::get_att(execution_role_id(function), "Arn"),
             ),
         );
     }
-    Ok((DESCRIPTION, t))
 }
