@@ -45,6 +45,10 @@ pub struct ConfigFile {
     /// Lambda function settings.
     #[serde(default, deserialize_with = "null_as_default")]
     pub lambda: Lambda,
+    /// Where else rekey reports: Security Hub findings and EventBridge
+    /// lifecycle events (both off by default; docs/integrations.md).
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Integrations::is_off")]
+    pub integrations: Integrations,
 }
 
 /// Where and how the main stack is deployed.
@@ -459,4 +463,44 @@ where
     T: Deserialize<'de> + Default,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+/// Where else rekey reports besides email and logs (docs/integrations.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Integrations {
+    /// AWS Security Hub findings, one per key that is overdue, blocked or
+    /// otherwise needs attention (default: off).
+    #[serde(deserialize_with = "null_as_default")]
+    pub security_hub: SecurityHub,
+    /// The EventBridge bus (name, or ARN for a bus in another account or
+    /// region) that receives one event per executed action, per new critical
+    /// warning and per completed run, with source `rekey`. Absent (the
+    /// default): no events.
+    pub event_bus: Option<String>,
+}
+
+impl Integrations {
+    /// Whether every integration is off (the section is then left out of
+    /// the written config and of the functions' environments).
+    pub fn is_off(&self) -> bool {
+        !self.security_hub.enabled && self.event_bus.is_none()
+    }
+}
+
+/// AWS Security Hub findings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityHub {
+    /// Import findings with `BatchImportFindings` (default: false). Each
+    /// account's findings are imported by that account itself (through the
+    /// member role, which then gets the Security Hub permissions): findings
+    /// of the default custom integration must be sent by the account they
+    /// are about. The delegated administrator sees them through Security
+    /// Hub's own organization integration.
+    pub enabled: bool,
+    /// Region the findings are imported into, in every account: normally
+    /// the aggregation region of the delegated administrator. Absent (the
+    /// default): `deployment.region`.
+    pub region: Option<Region>,
+}
+
 }

@@ -10,6 +10,7 @@ pub mod contract;
 mod file;
 mod ids;
 mod names;
+pub mod reference;
 mod validate;
 pub mod yaml;
 
@@ -264,6 +265,7 @@ impl Config {
             schedule: Schedule::default(),
             vpc: Vpc::default(),
             lambda: Lambda::default(),
+            integrations: Integrations::default(),
         };
         match function {
             Function::Inventory => {
@@ -274,11 +276,14 @@ impl Config {
                 view.mode = full.mode;
                 view.secrets = full.secrets.clone();
                 view.notifications = full.notifications.clone();
+                view.integrations = full.integrations.clone();
             }
             Function::Notifier => {
                 view.organization = None;
                 view.mode = full.mode;
                 view.notifications = full.notifications.clone();
+                // `Run Completed` is sent when the notifier closes a run.
+                view.integrations.event_bus = full.integrations.event_bus.clone();
             }
         }
         view

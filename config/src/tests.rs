@@ -18,6 +18,7 @@ fn builtin_default_is_valid_and_matches_serde_defaults() {
         schedule: Schedule::default(),
         vpc: Vpc::default(),
         lambda: Lambda::default(),
+        integrations: Integrations::default(),
     };
     assert_eq!(config.file(), &expected);
     assert_eq!((config.scope(), config.scope_inferred()), (Scope::Organization, false));
@@ -227,4 +228,32 @@ fn the_builtin_default_yaml_spells_out_the_type_defaults() {
     // `scope: organization` implies the `organization` section with its defaults.
     let implied = Config::from_yaml_str("scope: organization\n", None).unwrap().to_yaml();
     assert_eq!(spelled_out, implied);
+}
+
+#[test]
+fn integrations_are_off_by_default_and_validated() {
+    let config = Config::builtin_default();
+    assert!(config.integrations.is_off());
+    assert!(!config.to_yaml().contains("integrations"), "an unused section is not written");
+
+    let on = Config::from_yaml_str(
+        "integrations:\n  security_hub: { enabled: true, region: eu-west-1 }\n  event_bus: rekey-events\n",
+        None,
+    )
+    .unwrap();
+    assert!(on.integrations.security_hub.enabled);
+    assert_eq!(on.integrations.security_hub.region.as_ref().map(|r| r.as_str()), Some("eu-west-1"));
+    assert_eq!(on.integrations.event_bus.as_deref(), Some("rekey-events"));
+    // The rotation function reads both; the notifier only the bus (`Run Completed`).
+    assert_eq!(on.function_view(Function::Rotation).integrations, on.integrations);
+    let notifier = on.function_view(Function::Notifier).integrations;
+    assert_eq!((notifier.security_hub.enabled, notifier.event_bus.as_deref()), (false, Some("rekey-events")));
+    assert!(on.function_view(Function::Inventory).integrations.is_off());
+
+    let arn = "integrations:\n  event_bus: arn:aws:events:eu-west-1:123456789012:event-bus/security\n";
+    assert!(Config::from_yaml_str(arn, None).is_ok());
+    for bad in ["event_bus: \"has space\"", "event_bus: arn:aws:sns:eu-west-1:123456789012:topic"] {
+        let err = Config::from_yaml_str(&format!("integrations:\n  {bad}\n"), None).unwrap_err();
+        assert_eq!(err.issues()[0].path, "integrations.event_bus", "{bad}");
+    }
 }

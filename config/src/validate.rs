@@ -38,6 +38,7 @@ pub fn issues(file: &ConfigFile) -> Vec<ConfigIssue> {
     schedule(&file.schedule, &mut out);
     vpc(&file.vpc, &mut out);
     lambda(&file.lambda, &mut out);
+    integrations(&file.integrations, &mut out);
     out.0
 }
 
@@ -254,6 +255,26 @@ fn lambda(l: &Lambda, out: &mut Issues) {
         format!("{} must be between 128 and 10240", l.memory_mb)
     });
     out.check((1..=900).contains(&l.timeout_seconds), "lambda.timeout_seconds", || {
+/// `integrations.event_bus`: a bus name, or the ARN of a bus (possibly in
+/// another account or region, whose resource policy must then let this
+/// account put events).
+fn integrations(i: &Integrations, out: &mut Issues) {
+    static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[/.\-_A-Za-z0-9]{1,256}$").unwrap());
+    static ARN: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^arn:aws[a-z-]*:events:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:event-bus/[/.\-_A-Za-z0-9]{1,256}$")
+            .unwrap()
+    });
+    if let Some(bus) = &i.event_bus {
+        let ok = if bus.starts_with("arn:") { ARN.is_match(bus) } else { NAME.is_match(bus) };
+        out.check(ok, "integrations.event_bus", || {
+            format!(
+                "`{bus}` is neither an event bus name (1 to 256 letters, digits, `.`, `-`, `_` or `/`) nor an event \
+                 bus ARN (`arn:aws:events:REGION:ACCOUNT:event-bus/NAME`)"
+            )
+        });
+    }
+}
+
         format!("{} must be between 1 and 900", l.timeout_seconds)
     });
     out.check(LOG_RETENTION_DAYS.contains(&l.log_retention_days), "lambda.log_retention_days", || {
