@@ -11,6 +11,7 @@ mod file;
 mod ids;
 mod names;
 pub mod reference;
+pub mod reference;
 mod validate;
 pub mod yaml;
 

@@ -86,8 +86,8 @@ impl Cfn for SdkCfn {
             Err(e) => return Err(aws_error("DescribeStacks", name, e)),
         };
         let Some(stack) = out.stacks().first() else { return Ok(None) };
-        let status = stack.stack_status().map(|s| s.as_str().to_string()).unwrap_or_default();
-        if status == "DELETE_COMPLETE" {
+        let status = StackStatus::from(stack.stack_status().map(|s| s.as_str()).unwrap_or_default());
+        if status == StackStatus::DeleteComplete {
             return Ok(None);
         }
         Ok(Some(Stack {
@@ -146,7 +146,7 @@ impl Cfn for SdkCfn {
             .await
             .map_err(|e| aws_error("DescribeChangeSet", stack, e))?;
         Ok(ChangeSet {
-            status: out.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            status: out.status().map(|s| s.as_str()).unwrap_or_default().into(),
             reason: out.status_reason().map(str::to_string),
             changes: out
                 .changes()
@@ -198,7 +198,7 @@ impl Cfn for SdkCfn {
                 stack: e.stack_name().unwrap_or(stack).to_string(),
                 logical_id: e.logical_resource_id().unwrap_or_default().to_string(),
                 resource_type: e.resource_type().unwrap_or_default().to_string(),
-                status: e.resource_status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                status: e.resource_status().map(|s| s.as_str()).unwrap_or_default().into(),
                 reason: e.resource_status_reason().filter(|r| !r.is_empty()).map(str::to_string),
             }));
         }
@@ -217,8 +217,8 @@ impl Cfn for SdkCfn {
             Err(e) => return Err(aws_error("DescribeStackSet", name, e)),
         };
         let Some(set) = out.stack_set() else { return Ok(None) };
-        let status = set.status().map(|s| s.as_str().to_string()).unwrap_or_default();
-        if status == "DELETED" {
+        let status = StackSetStatus::from(set.status().map(|s| s.as_str()).unwrap_or_default());
+        if status == StackSetStatus::Deleted {
             return Ok(None);
         }
         Ok(Some(StackSet {
@@ -339,7 +339,7 @@ impl Cfn for SdkCfn {
             .map_err(|e| aws_error("DescribeStackSetOperation", name, e))?;
         let op = out.stack_set_operation();
         Ok(Operation {
-            status: op.and_then(|o| o.status()).map(|s| s.as_str().to_string()).unwrap_or_default(),
+            status: op.and_then(|o| o.status()).map(|s| s.as_str()).unwrap_or_default().into(),
             reason: op.and_then(|o| o.status_reason()).filter(|r| !r.is_empty()).map(str::to_string),
         })
     }
@@ -354,9 +354,8 @@ impl Cfn for SdkCfn {
                 account: s.account().unwrap_or_default().to_string(),
                 region: s.region().unwrap_or_default().to_string(),
                 ou_id: s.organizational_unit_id().filter(|o| !o.is_empty()).map(str::to_string),
-                status: s.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
-                detailed_status:
-                    s.stack_instance_status().and_then(|d| d.detailed_status()).map(|d| d.as_str().to_string()),
+                status: s.status().map(|s| s.as_str()).unwrap_or_default().into(),
+                detailed_status: s.stack_instance_status().and_then(|d| d.detailed_status()).map(|d| d.as_str().into()),
                 reason: s.status_reason().filter(|r| !r.is_empty()).map(str::to_string),
             }));
         }
@@ -522,26 +521,3 @@ impl Session {
     }
 }
 
-/// The SDK configuration from the standard sources (environment, `~/.aws`, `AWS_ENDPOINT_URL`), with an optional
-/// profile, in `region`.
-pub async fn load_config(profile: Option<&str>, region: &str) -> SdkConfig {
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region.to_string()));
-    if let Some(profile) = profile {
-        loader = loader.profile_name(profile);
-    }
-    loader.load().await
-}
-
-/// `base` acting as `role_arn` (`--role-arn`, for the management account). The role's account must be the one
-/// named by the config; the caller checks it with [`Session::account_id`].
-pub async fn assume_role(base: &SdkConfig, role_arn: &str) -> SdkConfig {
-    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
-        .session_name("rekey-deploy")
-        .configure(base)
-        .build()
-        .await;
-    base.to_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
-        .build()
-}

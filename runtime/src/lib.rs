@@ -12,3 +12,4 @@ pub mod ports;
 pub mod report;
 pub mod rotation;
 pub mod run;
+pub mod wiring;

@@ -86,29 +86,55 @@ fn every_module_opens_with_a_doc_line() {
 #[test]
 fn the_runtime_core_never_names_the_aws_adapters() {
     let mut files = Vec::new();
-    for dir in ["lifecycle", "rotation", "inventory", "notify", "ledger"] {
+    for dir in ["lifecycle", "rotation", "inventory", "notify", "ledger", "integrations"] {
         rust_files(&workspace_root().join("runtime/src").join(dir), &mut files);
     }
-    for file in ["lifecycle.rs", "rotation.rs", "inventory.rs", "notify.rs", "ledger.rs"] {
+    for file in ["lifecycle.rs", "rotation.rs", "inventory.rs", "notify.rs", "ledger.rs", "integrations.rs"] {
         let path = workspace_root().join("runtime/src").join(file);
         if path.exists() {
             files.push(path);
         }
     }
     assert!(files.len() > 10, "the core's files were found: {files:?}");
-    let offenders: Vec<String> = files
+    let offenders = lines_naming(&files, "crate::aws");
+    assert!(offenders.is_empty(), "the core names `crate::aws`: {offenders:#?}");
+}
+
+/// The non-comment lines of `files` that contain `needle`, as `path:line: text`.
+fn lines_naming(files: &[PathBuf], needle: &str) -> Vec<String> {
+    files
         .iter()
         .flat_map(|f| {
             let text = std::fs::read_to_string(f).unwrap();
             let name = f.strip_prefix(workspace_root()).unwrap().display().to_string();
             text.lines()
                 .enumerate()
-                .filter(|(_, l)| !l.trim_start().starts_with("//") && l.contains("crate::aws"))
+                .filter(|(_, l)| !l.trim_start().starts_with("//") && l.contains(needle))
                 .map(|(i, l)| format!("{name}:{}: {}", i + 1, l.trim()))
                 .collect::<Vec<_>>()
         })
-        .collect();
-    assert!(offenders.is_empty(), "the core names `crate::aws`: {offenders:#?}");
+        .collect()
+}
+
+/// The Lambda handlers and the in-process run (`rekey plan` / `rotate`) are two
+/// transports of one flow: both get their real dependencies from `wiring.rs`
+/// and neither imports the other, nor does the run name an adapter.
+#[test]
+fn handlers_and_the_in_process_run_share_the_wiring_and_never_import_each_other() {
+    let src = workspace_root().join("runtime/src");
+    let mut handlers = Vec::new();
+    rust_files(&src.join("handlers"), &mut handlers);
+    let mut run = vec![src.join("run.rs")];
+    rust_files(&src.join("run"), &mut run);
+    assert!(handlers.len() >= 4, "the handlers were found: {handlers:?}");
+    let handlers_naming_run = lines_naming(&handlers, "crate::run");
+    assert!(handlers_naming_run.is_empty(), "handlers import the run: {handlers_naming_run:#?}");
+    let run_naming_handlers = lines_naming(&run, "crate::handlers");
+    assert!(run_naming_handlers.is_empty(), "the run imports the handlers: {run_naming_handlers:#?}");
+    let run_naming_aws = lines_naming(&run, "crate::aws");
+    assert!(run_naming_aws.is_empty(), "the run builds adapters itself instead of `wiring`: {run_naming_aws:#?}");
+    let wiring = std::fs::read_to_string(src.join("wiring.rs")).unwrap();
+    assert!(wiring.contains("pub struct CoreRotator") && wiring.contains("pub async fn organization_directory"));
 }
 
 #[test]

@@ -896,9 +896,9 @@ async fn the_same_account_delivered_twice_to_the_rotation_handler_rotates_each_u
     }
     let ledger = moto.create_run_ledger(&home, "rekey-twice-runs").await;
     let handler_deps = || async {
-        rotation::RotationDeps {
+        rotation::RotationFunctionDeps {
             config: cfg.clone(),
-            rotator: rekey_runtime::run::CoreRotator::new(&cfg, &proxy.sdk_config()).await,
+            rotator: rekey_runtime::wiring::CoreRotator::new(&cfg, &proxy.sdk_config()).await,
             queue: rekey_runtime::aws::sqs::SqsQueue::new(sqs.clone()),
             notifications_queue_url: urls[1].clone(),
             accounts_queue_url: urls[0].clone(),

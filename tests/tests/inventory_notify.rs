@@ -19,7 +19,7 @@ use rekey_runtime::lifecycle::{ActionKind, Reason, UserStatus};
 use rekey_runtime::messages::{AccountMessage, NotifierMessage};
 use rekey_runtime::notify::{digests, send_digest, Renderer};
 use rekey_runtime::report::*;
-use rekey_runtime::run::inventory_role_arn;
+use rekey_runtime::wiring::inventory_role_arn;
 
 /// Creates an account under `parent` (moving it from the root); returns its id.
 async fn account(orgs: &aws_sdk_organizations::Client, root: &str, parent: &str, name: &str) -> String {
@@ -351,9 +351,9 @@ async fn scheduled_run_flows_through_both_queues_into_the_mailbox() {
         handle(InventoryEvent::default(), "pipeline", chrono::Utc::now(), &inventory).await.expect("inventory");
     assert_eq!(queued.account_ids, members);
 
-    let rotation = rotation::RotationDeps {
+    let rotation = rotation::RotationFunctionDeps {
         config: config.clone(),
-        rotator: rekey_runtime::run::CoreRotator::new(&config, &sdk).await,
+        rotator: rekey_runtime::wiring::CoreRotator::new(&config, &sdk).await,
         queue: SqsQueue::new(sqs.clone()),
         notifications_queue_url: urls[1].clone(),
         accounts_queue_url: urls[0].clone(),

@@ -11,7 +11,7 @@ use rekey_deploy::sdk::{self, Session};
 use rekey_deploy::{
     Approver, AssetUpload, DeployError, Env, Options, Progress, ProgressMode, RequireApproval, StackTemplate, Step,
 };
-use rekey_runtime::run::resolve_region;
+use rekey_sdk::resolve_region;
 use rekey_synth::assembly;
 use rekey_synth::asset::{self, PackagedAsset};
 use rekey_synth::build::{self, BuildOptions};
@@ -232,14 +232,14 @@ pub async fn connect(config: &Config, target: &Target) -> Result<Connected, Depl
             "note: region {region} (from {source}); member-role instances stay in {configured} (deployment.region)"
         );
     }
-    let base = sdk::load_config(target.profile.as_deref(), &region).await;
+    let base = rekey_sdk::load(target.profile.as_deref(), Some(&region), rekey_sdk::Calls::Transfers).await;
     let deployment = Session::new(&base);
     let deployment_id = deployment.account_id().await?;
     let configured =
         config.organization.as_ref().and_then(|o| o.management_account_id.as_ref()).map(ToString::to_string);
     let (management, management_id) = match &target.role_arn {
         Some(role) => {
-            let session = Session::new(&sdk::assume_role(&base, role).await);
+            let session = Session::new(&rekey_sdk::assume_role(&base, role, "rekey-deploy").await);
             let id = session.account_id().await?;
             if let Some(want) = configured.as_ref().filter(|w| **w != id) {
                 return Err(DeployError::Setup(format!(

@@ -10,7 +10,7 @@ use rekey_runtime::inventory::InventoryError;
 use rekey_runtime::lifecycle::{Severity, UserStatus};
 use rekey_runtime::notify::{code, reason_text};
 use rekey_runtime::report::{AccountStatus, ActionResult, EffectiveMode, RunReport};
-use rekey_runtime::run::{aws_deps, run as run_flow, sdk_config, RunError, RunOptions, RunOutcome};
+use rekey_runtime::run::{run as run_flow, RunError, RunOptions, RunOutcome};
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,8 +69,9 @@ pub(crate) fn execute(inv: Invocation<'_>) -> Result<RunOutcome, Failure> {
         .build()
         .map_err(|e| Failure::new(crate::exit::BUILD, e))?;
     runtime.block_on(async {
-        let sdk = sdk_config(inv.profile, inv.region, inv.config.deployment.region.as_str()).await;
-        let deps = aws_deps(inv.config, &sdk).await.map_err(run_failure)?;
+        let configured = inv.config.deployment.region.as_str();
+        let sdk = rekey_sdk::load_for_cli(inv.profile, inv.region, configured, rekey_sdk::Calls::Small).await;
+        let deps = rekey_runtime::wiring::run_deps(inv.config, &sdk).await.map_err(run_failure)?;
         run_flow(inv.config, &deps, &inv.options).await.map_err(run_failure)
     })
 }

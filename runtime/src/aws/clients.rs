@@ -1,58 +1,25 @@
-//! The one place SDK configuration is made: the base `SdkConfig` from the
-//! environment (profile, region, `AWS_ENDPOINT_URL`), the retry policy, and
-//! per-account configs from assumed-role credentials (keeping the endpoint,
-//! so everything works against a local emulator too).
+//! The runtime's SDK configurations: the base `SdkConfig` of a function (made by
+//! [`rekey_sdk`], the one builder), and per-account configs from assumed-role
+//! credentials (keeping the endpoint, retry policy and timeouts, so everything
+//! works against a local emulator too).
 
 use crate::ports::SessionCredentials;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
-use std::time::Duration;
 
-/// Attempts per call (first try included) before a throttled or failed call
-/// is reported, with exponential backoff and jitter.
-pub const MAX_ATTEMPTS: u32 = 5;
+/// The retry policy and timeouts every client uses, defined once in [`rekey_sdk`].
+pub use rekey_sdk::{retry_config, ATTEMPT_TIMEOUT, MAX_ATTEMPTS, OPERATION_TIMEOUT};
 
-/// The retry policy every client uses: standard mode. Adaptive mode was
-/// tried: its client-side rate limiter is shared by every client of a
-/// service in the process and, under steady throttling of one account,
-/// slowed every other account handled by the same Lambda container toward
-/// its floor of half a request per second (measured behind the fault proxy
-/// of `tests/tests/faults.rs`).
-pub fn retry_config() -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+/// The timeouts of the runtime's calls (all small).
+pub fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+    rekey_sdk::timeout_config(rekey_sdk::Calls::Small)
 }
 
-/// Longest one attempt of a call may take, and one call with its retries.
-/// Every rekey call is small; a hung connection must fail the attempt (and
-/// be retried) rather than eat the Lambda's time budget, after which the
-/// invocation would die mid-rotation. The whole call's bound leaves room
-/// for `MAX_ATTEMPTS` attempts with backoff.
-pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
-/// See [`ATTEMPT_TIMEOUT`].
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
-/// Connecting to an endpoint.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The timeouts every client uses.
-pub fn timeout_config() -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(OPERATION_TIMEOUT)
-        .build()
-}
-
-/// The base config from the environment: `AWS_PROFILE`, `AWS_REGION`,
-/// `AWS_ENDPOINT_URL` and the standard credential chain.
+/// The base config of a Lambda function from its environment: `AWS_REGION`,
+/// `AWS_ENDPOINT_URL` and the standard credential chain ([`rekey_sdk::load`]).
 pub async fn load_from_env() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry_config())
-        .timeout_config(timeout_config())
-        .load()
-        .await
+    rekey_sdk::load(None, None, rekey_sdk::Calls::Small).await
 }
 
 /// `base` acting with `credentials` in `region` (endpoint, retry and
@@ -78,6 +45,7 @@ pub use rekey_config::contract::partition;
 mod tests {
     use super::*;
     use crate::ports::SecretString;
+    use aws_config::BehaviorVersion;
 
     #[test]
     fn per_account_config_keeps_the_endpoint() {

@@ -9,15 +9,16 @@ use super::{
     Env, HandlerError, ACCOUNTS_QUEUE_ENV, DEPLOYMENT_ACCOUNT_ENV, NOTIFICATIONS_QUEUE_ENV, RUN_LEDGER_TABLE_ENV,
 };
 use crate::aws::dynamodb::DynamoLedger;
-use crate::aws::orgs::{caller_account_id, OrganizationsDirectory};
+use crate::aws::orgs::OrganizationsDirectory;
 use crate::aws::sqs::SqsQueue;
 use crate::inventory::ports::{send_all, send_delayed, Directory, MessageQueue, MAX_DELAY_SECONDS};
 use crate::inventory::{account_messages, run_id, select_accounts, InventoryRequest};
 use crate::ledger::{RunLedger, RunRecord};
 use crate::messages::NotifierMessage;
+use crate::wiring;
 use chrono::{DateTime, Utc};
-use lambda_runtime::{service_fn, LambdaEvent};
-use rekey_config::{Config, Function};
+use lambda_runtime::LambdaEvent;
+use rekey_config::Config;
 use serde::{Deserialize, Serialize};
 
 /// The fields rekey reads from a scheduled or manual event.
@@ -121,27 +122,23 @@ pub async fn deps_from_env(
     env: &Env,
     sdk: &aws_config::SdkConfig,
 ) -> Result<InventoryDeps<OrganizationsDirectory, SqsQueue, DynamoLedger>, HandlerError> {
-    let config = super::load_config(env)?;
+    deps(super::load_config(env)?, env, sdk).await
+}
+
+/// [`deps_from_env`] with the config already parsed.
+pub async fn deps(
+    config: Config,
+    env: &Env,
+    sdk: &aws_config::SdkConfig,
+) -> Result<InventoryDeps<OrganizationsDirectory, SqsQueue, DynamoLedger>, HandlerError> {
     let queue_url = super::require(env, ACCOUNTS_QUEUE_ENV)?;
     let notifications_queue_url = super::require(env, NOTIFICATIONS_QUEUE_ENV)?;
     let table = super::require(env, RUN_LEDGER_TABLE_ENV)?;
     // The stack passes the account it is deployed in; STS is the fallback.
-    let deployment_account_id = match (&config.deployment.account_id, super::require(env, DEPLOYMENT_ACCOUNT_ENV)) {
-        (Some(id), _) => id.to_string(),
-        (None, Ok(id)) => id,
-        (None, Err(_)) => caller_account_id(sdk).await.map_err(HandlerError::Setup)?,
-    };
-    let directory = match &config.organization {
-        None => None,
-        Some(org) => {
-            let management =
-                org.management_account_id.as_ref().map(|a| a.to_string()).unwrap_or(deployment_account_id.clone());
-            let role_arn = crate::run::inventory_role_arn(&config, &management);
-            Some(
-                OrganizationsDirectory::assume(sdk, &role_arn, &config.names().session_name(Function::Inventory)).await,
-            )
-        }
-    };
+    let from_stack = super::require(env, DEPLOYMENT_ACCOUNT_ENV).ok();
+    let deployment_account_id =
+        wiring::deployment_account_id(&config, from_stack, sdk).await.map_err(HandlerError::Setup)?;
+    let directory = wiring::organization_directory(&config, &deployment_account_id, sdk).await;
     Ok(InventoryDeps {
         config,
         directory,
@@ -153,23 +150,16 @@ pub async fn deps_from_env(
     })
 }
 
-/// Builds the real dependencies from the process environment and runs the Lambda loop.
-pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    // A start failure answers every invocation with its `rekey.Fatal.*` or
-    // `rekey.Retryable.*` type, instead of exiting (`Runtime.ExitError`).
-    let deps = match deps_from_env(&std::env::vars().collect(), sdk).await {
-        Ok(deps) => deps,
-        Err(e) => return super::serve_start_error(e).await,
-    };
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<InventoryEvent>| async move {
-        let result = handle(event.payload, &event.context.request_id, Utc::now(), deps).await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e, retryable = e.is_retryable(), "inventory failed");
-        }
-        result
-    }))
-    .await
+/// One invocation of the deployed function ([`super::serve`] runs the loop).
+pub async fn on_event<D: Directory, Q: MessageQueue, L: RunLedger>(
+    event: LambdaEvent<InventoryEvent>,
+    deps: &InventoryDeps<D, Q, L>,
+) -> Result<InventoryResponse, HandlerError> {
+    let result = handle(event.payload, &event.context.request_id, Utc::now(), deps).await;
+    if let Err(e) = &result {
+        tracing::error!(error = %e, retryable = e.is_retryable(), "inventory failed");
+    }
+    result
 }
 
 #[cfg(test)]

@@ -168,26 +168,54 @@ pub fn selected_function(env: &Env) -> Result<Function, HandlerError> {
     Function::ALL.into_iter().find(|f| f.name() == name).ok_or(HandlerError::UnknownFunction(name))
 }
 
-/// The `bootstrap` binary's body: start the selected handler's runtime loop.
+/// The `bootstrap` binary's body: read the environment once, parse
+/// `REKEY_CONFIG` once, build the selected handler's dependencies and
+/// [`serve`] it.
 ///
 /// A function that cannot start (unknown `REKEY_FUNCTION`, missing or invalid
-/// `REKEY_CONFIG`) still runs the loop and fails every invocation with the
-/// start error's `rekey.Fatal.*` type: `lambda_runtime` has no call for
-/// Lambda's `/init/error`, and a process that exits shows callers and alarms
-/// only `Runtime.ExitError`. SQS keeps the records and moves them to the DLQ.
+/// `REKEY_CONFIG`, a missing variable) still runs the loop and fails every
+/// invocation with the start error's `rekey.Fatal.*` type: `lambda_runtime`
+/// has no call for Lambda's `/init/error`, and a process that exits shows
+/// callers and alarms only `Runtime.ExitError`. SQS keeps the records and
+/// moves them to the DLQ.
 pub async fn main_from_env() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let env: Env = std::env::vars().collect();
-    let function = match selected_function(&env).and_then(|f| load_config(&env).map(|_| f)) {
-        Ok(function) => function,
+    let (function, config) = match selected_function(&env).and_then(|f| Ok((f, load_config(&env)?))) {
+        Ok(selected) => selected,
         Err(e) => return serve_start_error(e).await,
     };
     let sdk = crate::aws::clients::load_from_env().await;
     match function {
-        Function::Inventory => inventory::main(&sdk).await,
-        Function::Rotation => rotation::main(&sdk).await,
-        Function::Notifier => notifier::main(&sdk).await,
+        Function::Inventory => serve(inventory::deps(config, &env, &sdk).await, inventory::on_event).await,
+        Function::Rotation => serve(rotation::deps(config, &env, &sdk).await, rotation::on_event).await,
+        Function::Notifier => serve(notifier::deps(config, &env, &sdk).await, notifier::on_event).await,
     }
+}
+
+/// The one Lambda loop of every function: `handle` answers each event with
+/// the dependencies built once at start-up (`built`), or, when they could not
+/// be built, every invocation is answered with that error
+/// ([`serve_start_error`]). The dependencies live as long as the process, so
+/// they are leaked once rather than reference-counted per event.
+pub async fn serve<D, E, R, F, Fut>(built: Result<D, HandlerError>, handle: F) -> Result<(), lambda_runtime::Error>
+where
+    D: Sync + 'static,
+    E: serde::de::DeserializeOwned,
+    R: serde::Serialize,
+    F: Fn(lambda_runtime::LambdaEvent<E>, &'static D) -> Fut,
+    Fut: std::future::Future<Output = Result<R, HandlerError>>,
+{
+    let deps: &'static D = match built {
+        Ok(deps) => Box::leak(Box::new(deps)),
+        Err(e) => return serve_start_error(e).await,
+    };
+    let handle = &handle;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<E>| async move {
+        // Every response type is a plain struct: serializing cannot fail.
+        handle(event, deps).await.map(|r| serde_json::to_value(r).expect("responses serialize"))
+    }))
+    .await
 }
 
 /// Answers every invocation with `error`, logged once here.

@@ -33,7 +33,7 @@ use crate::notify::ports::Mailer;
 use crate::notify::{digests, send_digest, Renderer};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
-use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use rekey_config::Config;
 
 /// What the handler needs, built once per container.
@@ -311,7 +311,15 @@ pub async fn deps_from_env(
     env: &Env,
     sdk: &aws_config::SdkConfig,
 ) -> Result<NotifierDeps<SesMailer, DynamoLedger, SqsQueue>, HandlerError> {
-    let config = super::load_config(env)?;
+    deps(super::load_config(env)?, env, sdk).await
+}
+
+/// [`deps_from_env`] with the config already parsed.
+pub async fn deps(
+    config: Config,
+    env: &Env,
+    sdk: &aws_config::SdkConfig,
+) -> Result<NotifierDeps<SesMailer, DynamoLedger, SqsQueue>, HandlerError> {
     let renderer = Renderer::new(&config)?;
     let table = super::require(env, RUN_LEDGER_TABLE_ENV)?;
     let notifications_queue_url = super::require(env, NOTIFICATIONS_QUEUE_ENV)?;
@@ -326,26 +334,19 @@ pub async fn deps_from_env(
     })
 }
 
-/// Builds the real dependencies from the process environment and runs the Lambda loop.
-pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    // A start failure answers every invocation with its `rekey.Fatal.*` or
-    // `rekey.Retryable.*` type, instead of exiting (`Runtime.ExitError`).
-    let deps = match deps_from_env(&std::env::vars().collect(), sdk).await {
-        Ok(deps) => deps,
-        Err(e) => return super::serve_start_error(e).await,
-    };
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        // A deadline already passed when the invocation starts is not a
-        // real one (Lambda's is always ahead; a local emulator may send
-        // none): then there is no limit.
-        let time_limit = i64::try_from(event.context.deadline)
-            .ok()
-            .and_then(DateTime::from_timestamp_millis)
-            .filter(|limit| *limit > Utc::now());
-        Ok::<_, HandlerError>(handle_until(event.payload, deps, time_limit).await)
-    }))
-    .await
+/// One invocation of the deployed function ([`super::serve`] runs the loop).
+pub async fn on_event<M: Mailer, L: RunLedger, Q: MessageQueue>(
+    event: LambdaEvent<SqsEvent>,
+    deps: &NotifierDeps<M, L, Q>,
+) -> Result<SqsBatchResponse, HandlerError> {
+    // A deadline already passed when the invocation starts is not a real one
+    // (Lambda's is always ahead; a local emulator may send none): then there
+    // is no limit.
+    let time_limit = i64::try_from(event.context.deadline)
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .filter(|limit| *limit > Utc::now());
+    Ok(handle_until(event.payload, deps, time_limit).await)
 }
 
 #[cfg(test)]

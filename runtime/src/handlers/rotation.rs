@@ -22,41 +22,21 @@ use crate::ledger::{Recorded, RunLedger, REPORT_LIMIT_BYTES};
 use crate::messages::{AccountMessage, NotifierMessage};
 use crate::notify::digests;
 use crate::report::{AccountReport, AccountStatus};
-use crate::rotation::{AccountPart, Deadline};
+use crate::rotation::{AccountPart, AccountRotator, Deadline};
+use crate::wiring::CoreRotator;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
-use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use rekey_config::Config;
-use std::future::Future;
 
 /// Largest report JSON put in a digest queued directly (SQS messages hold
 /// 256 KB; the rest is left for the digest's envelope).
 pub const DIGEST_REPORT_LIMIT_BYTES: usize = 200_000;
 
-/// Audits, plans and (enforce mode) rotates one account. Never fails as a
-/// call: an account that could not be processed comes back with
-/// [`AccountStatus::Failed`].
-pub trait AccountRotator {
-    /// Processes one account at `now`.
-    fn rotate(&self, message: &AccountMessage, now: DateTime<Utc>) -> impl Future<Output = AccountReport>;
-
-    /// Processes what `deadline` leaves time for: the rotation core stops
-    /// starting users near it and says where to continue. A rotator without
-    /// that notion processes the whole account.
-    fn rotate_within(
-        &self,
-        message: &AccountMessage,
-        now: DateTime<Utc>,
-        deadline: &Deadline,
-    ) -> impl Future<Output = AccountPart> {
-        let _ = deadline;
-        async move { AccountPart { report: self.rotate(message, now).await, continue_after: None } }
-    }
-}
-
-/// What the handler needs, built once per container.
+/// What the rotation function needs, built once per container (the rotation
+/// core's own dependencies are [`crate::rotation::RotationDeps`]).
 #[derive(Debug)]
-pub struct RotationDeps<R, Q, L> {
+pub struct RotationFunctionDeps<R, Q, L> {
     /// The validated config.
     pub config: Config,
     /// The rotation core.
@@ -166,7 +146,7 @@ fn receive_count(record: &SqsMessage) -> u32 {
 /// Handles one batch with no deadline; returns the records to redeliver.
 pub async fn handle<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
     event: SqsEvent,
-    deps: &RotationDeps<R, Q, L>,
+    deps: &RotationFunctionDeps<R, Q, L>,
 ) -> SqsBatchResponse {
     handle_within(event, deps, Deadline::none()).await
 }
@@ -178,7 +158,7 @@ pub async fn handle<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
 /// users into the run, so no news of what was rotated is lost.
 pub async fn handle_within<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
     event: SqsEvent,
-    deps: &RotationDeps<R, Q, L>,
+    deps: &RotationFunctionDeps<R, Q, L>,
     deadline: Deadline,
 ) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
@@ -221,7 +201,7 @@ pub async fn handle_within<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
 
 /// Keeps a part's report in the ledger, then queues the rest of the account.
 async fn continue_account<R, Q: MessageQueue, L: RunLedger>(
-    deps: &RotationDeps<R, Q, L>,
+    deps: &RotationFunctionDeps<R, Q, L>,
     message: &AccountMessage,
     report: &AccountReport,
     last_user: &str,
@@ -237,7 +217,7 @@ async fn continue_account<R, Q: MessageQueue, L: RunLedger>(
 /// ledger), then this last part's. Without the ledger the last part's
 /// report goes on alone; the earlier parts' users are in the logs.
 async fn with_earlier_parts<R, Q, L: RunLedger>(
-    deps: &RotationDeps<R, Q, L>,
+    deps: &RotationFunctionDeps<R, Q, L>,
     message: &AccountMessage,
     mut report: AccountReport,
 ) -> AccountReport {
@@ -249,6 +229,7 @@ async fn with_earlier_parts<R, Q, L: RunLedger>(
             let mut users = Vec::new();
             for part in parts {
                 report.users_omitted += part.users_omitted;
+                report.key_ages = crate::report::merge_bands(report.key_ages, part.key_ages.as_ref());
                 users.extend(part.users);
             }
             users.append(&mut report.users);
@@ -268,7 +249,7 @@ async fn with_earlier_parts<R, Q, L: RunLedger>(
 /// the run is not open or the ledger cannot be written, so no news is lost.
 /// Never fails the record: the account's changes are made, and a retry would
 /// not re-announce them.
-async fn report_to_run<R, Q: MessageQueue, L: RunLedger>(deps: &RotationDeps<R, Q, L>, report: &AccountReport) {
+async fn report_to_run<R, Q: MessageQueue, L: RunLedger>(deps: &RotationFunctionDeps<R, Q, L>, report: &AccountReport) {
     let run_id = &report.run_id;
     match deps.ledger.record_account(&report.fitted(REPORT_LIMIT_BYTES)).await {
         Ok(Recorded::Counted { done, expected }) => {
@@ -311,16 +292,24 @@ async fn report_to_run<R, Q: MessageQueue, L: RunLedger>(deps: &RotationDeps<R, 
 pub async fn deps_from_env(
     env: &Env,
     sdk: &aws_config::SdkConfig,
-) -> Result<RotationDeps<crate::run::CoreRotator, SqsQueue, DynamoLedger>, HandlerError> {
-    let config = super::load_config(env)?;
+) -> Result<RotationFunctionDeps<CoreRotator, SqsQueue, DynamoLedger>, HandlerError> {
+    deps(super::load_config(env)?, env, sdk).await
+}
+
+/// [`deps_from_env`] with the config already parsed.
+pub async fn deps(
+    config: Config,
+    env: &Env,
+    sdk: &aws_config::SdkConfig,
+) -> Result<RotationFunctionDeps<CoreRotator, SqsQueue, DynamoLedger>, HandlerError> {
     let notifications_queue_url = super::require(env, NOTIFICATIONS_QUEUE_ENV)?;
     let accounts_queue_url = super::require(env, ACCOUNTS_QUEUE_ENV)?;
     let table = super::require(env, RUN_LEDGER_TABLE_ENV)?;
     let max_receive_count = super::require(env, ACCOUNTS_MAX_RECEIVE_COUNT_ENV)?
         .parse()
         .map_err(|_| HandlerError::Setup(format!("`{ACCOUNTS_MAX_RECEIVE_COUNT_ENV}` is not a number")))?;
-    let rotator = crate::run::CoreRotator::new(&config, sdk).await;
-    Ok(RotationDeps {
+    let rotator = CoreRotator::new(&config, sdk).await;
+    Ok(RotationFunctionDeps {
         config,
         rotator,
         queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk)),
@@ -330,6 +319,16 @@ pub async fn deps_from_env(
         max_receive_count,
         clock: Utc::now,
     })
+}
+
+/// One invocation of the deployed function ([`super::serve`] runs the loop),
+/// within the invocation's deadline.
+pub async fn on_event<R: AccountRotator, Q: MessageQueue, L: RunLedger>(
+    event: LambdaEvent<SqsEvent>,
+    deps: &RotationFunctionDeps<R, Q, L>,
+) -> Result<SqsBatchResponse, HandlerError> {
+    let deadline = invocation_deadline(event.context.deadline);
+    Ok(handle_within(event.payload, deps, deadline).await)
 }
 
 /// The invocation's deadline (Lambda gives it in milliseconds since the
@@ -342,22 +341,6 @@ fn invocation_deadline(deadline_ms: u64) -> Deadline {
         return Deadline::none();
     }
     Deadline::at(std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms - now_ms))
-}
-
-/// Builds the real dependencies from the process environment and runs the Lambda loop.
-pub async fn main(sdk: &aws_config::SdkConfig) -> Result<(), lambda_runtime::Error> {
-    // A start failure answers every invocation with its `rekey.Fatal.*` or
-    // `rekey.Retryable.*` type, instead of exiting (`Runtime.ExitError`).
-    let deps = match deps_from_env(&std::env::vars().collect(), sdk).await {
-        Ok(deps) => deps,
-        Err(e) => return super::serve_start_error(e).await,
-    };
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = invocation_deadline(event.context.deadline);
-        Ok::<_, HandlerError>(handle_within(event.payload, deps, deadline).await)
-    }))
-    .await
 }
 
 #[cfg(test)]
@@ -427,8 +410,8 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-29T22:00:00Z").unwrap().to_utc()
     }
 
-    fn deps() -> RotationDeps<FakeRotator, Recorder, FakeLedger> {
-        RotationDeps {
+    fn deps() -> RotationFunctionDeps<FakeRotator, Recorder, FakeLedger> {
+        RotationFunctionDeps {
             config: Config::from_yaml_str(
                 "notifications:\n  sender: rekey@example.com\n  admin_recipients: [sec@example.com]\n",
                 None,
@@ -444,7 +427,7 @@ mod tests {
         }
     }
 
-    async fn open(deps: &RotationDeps<FakeRotator, Recorder, FakeLedger>, accounts: &[&str]) {
+    async fn open(deps: &RotationFunctionDeps<FakeRotator, Recorder, FakeLedger>, accounts: &[&str]) {
         let run = RunRecord {
             run_id: "run-9".into(),
             account_ids: accounts.iter().map(|a| a.to_string()).collect(),
@@ -479,7 +462,7 @@ mod tests {
     #[tokio::test]
     async fn an_account_cut_by_the_deadline_continues_in_parts_and_is_recorded_once_with_every_part() {
         let base = deps();
-        let deps = RotationDeps {
+        let deps = RotationFunctionDeps {
             config: base.config,
             rotator: PartRotator,
             queue: base.queue,

@@ -4,7 +4,7 @@
 //! ([`execute`], enforce mode) or mark every action planned (audit mode,
 //! which makes no mutating call at all).
 //!
-//! Records rekey keeps in AWS (all documented in the README):
+//! Records rekey keeps in AWS (all documented in `docs/lifecycle.md`):
 //! - secret tags `rekey:managed=true`, `rekey:account`, `rekey:user`, and
 //!   `rekey:rotation-started=<start> <owner> <lease end> <known keys>` while
 //!   a rotation is in flight ([`record`]: the record is also a lease);
@@ -16,6 +16,9 @@
 pub mod audit;
 pub mod execute;
 pub mod record;
+mod rotator;
+
+pub use rotator::AccountRotator;
 
 use crate::lifecycle::{self, ActionKind, Policy, UserPlan};
 use crate::messages::AccountMessage;

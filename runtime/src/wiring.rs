@@ -1,0 +1,94 @@
+//! Wiring: the one place the real dependencies are built from a config and an
+//! SDK config (the rotation core on AWS, the Organizations directory through
+//! the inventory role, the deployment account, SES), shared by the Lambda
+//! handlers (`handlers/`) and the in-process run (`run.rs`), which never
+//! import each other.
+
+use crate::aws::orgs::{caller_account_id, OrganizationsDirectory};
+use crate::aws::ses::SesMailer;
+use crate::messages::AccountMessage;
+use crate::report::AccountReport;
+use crate::rotation::{AccountPart, AccountRotator, Deadline, RotationDeps};
+use crate::run::{RunDeps, RunError};
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use rekey_config::{Config, Function};
+
+/// The rotation core ([`crate::rotation::rotate_account`]) on real AWS,
+/// behind [`AccountRotator`].
+#[derive(Debug)]
+pub struct CoreRotator {
+    config: Config,
+    deps: RotationDeps<crate::aws::sts::AwsPlatform>,
+}
+
+impl CoreRotator {
+    /// Sets up the core's clients from `sdk`.
+    pub async fn new(config: &Config, sdk: &SdkConfig) -> Self {
+        CoreRotator { config: config.clone(), deps: RotationDeps::aws(sdk) }
+    }
+}
+
+impl AccountRotator for CoreRotator {
+    async fn rotate(&self, message: &AccountMessage, now: DateTime<Utc>) -> AccountReport {
+        crate::rotation::rotate_account(&self.deps, &self.config, message, now).await
+    }
+
+    async fn rotate_within(&self, message: &AccountMessage, now: DateTime<Utc>, deadline: &Deadline) -> AccountPart {
+        crate::rotation::rotate_account_within(&self.deps, &self.config, message, now, deadline).await
+    }
+}
+
+/// The inventory role in the management account.
+pub fn inventory_role_arn(config: &Config, management_account_id: &str) -> String {
+    let partition = rekey_config::contract::partition(config.deployment.region.as_str());
+    format!("arn:{partition}:iam::{management_account_id}:role/{}", config.names().inventory_role)
+}
+
+/// The account rekey is deployed in: `deployment.account_id` of the config,
+/// else `from_stack` (the value the stack passes a function), else the
+/// caller's account (STS).
+pub async fn deployment_account_id(
+    config: &Config,
+    from_stack: Option<String>,
+    sdk: &SdkConfig,
+) -> Result<String, String> {
+    match (&config.deployment.account_id, from_stack) {
+        (Some(id), _) => Ok(id.to_string()),
+        (None, Some(id)) => Ok(id),
+        (None, None) => caller_account_id(sdk).await,
+    }
+}
+
+/// The organization's directory through the inventory role in the management
+/// account (`organization.management_account_id`, else the deployment
+/// account); `None` in single-account scope.
+pub async fn organization_directory(
+    config: &Config,
+    deployment_account_id: &str,
+    sdk: &SdkConfig,
+) -> Option<OrganizationsDirectory> {
+    let org = config.organization.as_ref()?;
+    let management =
+        org.management_account_id.as_ref().map(|a| a.to_string()).unwrap_or_else(|| deployment_account_id.to_string());
+    let role_arn = inventory_role_arn(config, &management);
+    Some(OrganizationsDirectory::assume(sdk, &role_arn, &config.names().session_name(Function::Inventory)).await)
+}
+
+/// The real dependencies of an in-process run.
+pub type AwsRunDeps = RunDeps<OrganizationsDirectory, CoreRotator, SesMailer>;
+
+/// Builds the real dependencies of an in-process run: identifies the caller,
+/// assumes the inventory role in the management account (organization
+/// scope), and sets up the rotation core and SES.
+pub async fn run_deps(config: &Config, sdk: &SdkConfig) -> Result<AwsRunDeps, RunError> {
+    let deployment_account_id = deployment_account_id(config, None, sdk).await.map_err(|e| {
+        RunError::Aws(format!("cannot identify the caller: {e} (check the AWS credentials, profile and region)"))
+    })?;
+    Ok(RunDeps {
+        directory: organization_directory(config, &deployment_account_id, sdk).await,
+        rotator: CoreRotator::new(config, sdk).await,
+        mailer: SesMailer::new(aws_sdk_sesv2::Client::new(sdk)),
+        deployment_account_id,
+    })
+}
