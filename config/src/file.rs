@@ -49,6 +49,10 @@ pub struct ConfigFile {
     /// lifecycle events (both off by default; docs/integrations.md).
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Integrations::is_off")]
     pub integrations: Integrations,
+    /// How the rotation function spreads its calls over time: users of an
+    /// account at once, and client-side rate limits (docs/scale.md).
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "crate::Runtime::is_default")]
+    pub runtime: crate::Runtime,
 }
 
 /// Where and how the main stack is deployed.
@@ -457,7 +461,7 @@ impl Default for Lambda {
 /// Reads YAML null (a section or list written with nothing after its colon,
 /// e.g. every line below `lifecycle:` commented out) as the default, the way
 /// rekey always read such files.
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de> + Default,

@@ -12,11 +12,13 @@ mod ids;
 mod names;
 pub mod reference;
 pub mod reference;
+mod runtime;
 mod validate;
 pub mod yaml;
 
 pub use file::*;
 pub use ids::*;
+pub use runtime::*;
 pub use names::{secret_name_in, secret_name_problem, Names, StackId, MAX_SECRET_NAME_LEN};
 pub use validate::LOG_RETENTION_DAYS;
 
@@ -267,6 +269,7 @@ impl Config {
             vpc: Vpc::default(),
             lambda: Lambda::default(),
             integrations: Integrations::default(),
+            runtime: Runtime::default(),
         };
         match function {
             Function::Inventory => {
@@ -278,6 +281,7 @@ impl Config {
                 view.secrets = full.secrets.clone();
                 view.notifications = full.notifications.clone();
                 view.integrations = full.integrations.clone();
+                view.runtime = full.runtime.clone();
             }
             Function::Notifier => {
                 view.organization = None;

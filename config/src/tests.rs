@@ -19,6 +19,7 @@ fn builtin_default_is_valid_and_matches_serde_defaults() {
         vpc: Vpc::default(),
         lambda: Lambda::default(),
         integrations: Integrations::default(),
+        runtime: Runtime::default(),
     };
     assert_eq!(config.file(), &expected);
     assert_eq!((config.scope(), config.scope_inferred()), (Scope::Organization, false));

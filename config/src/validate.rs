@@ -39,6 +39,7 @@ pub fn issues(file: &ConfigFile) -> Vec<ConfigIssue> {
     vpc(&file.vpc, &mut out);
     lambda(&file.lambda, &mut out);
     integrations(&file.integrations, &mut out);
+    runtime(&file.runtime, &mut out);
     out.0
 }
 
@@ -283,6 +284,19 @@ fn integrations(i: &Integrations, out: &mut Issues) {
     out.check((2..=1000).contains(&l.rotation_max_concurrency), "lambda.rotation_max_concurrency", || {
         format!("{} must be between 2 and 1000", l.rotation_max_concurrency)
     });
+}
+
+fn runtime(r: &crate::Runtime, out: &mut Issues) {
+    let users = r.concurrency.users_per_account;
+    out.check((1..=64).contains(&users), "runtime.concurrency.users_per_account", || {
+        format!("{users} must be between 1 and 64 (1: one user at a time)")
+    });
+    for (value, path) in [
+        (r.rate_limits.assume_role_per_second, "runtime.rate_limits.assume_role_per_second"),
+        (r.rate_limits.central_secret_writes_per_second, "runtime.rate_limits.central_secret_writes_per_second"),
+    ] {
+        out.check((1..=1000).contains(&value), path, || format!("{value} must be between 1 and 1000 (calls per second)"));
+    }
 }
 
 fn duplicates<T: Ord + std::fmt::Display>(items: &[T], path: &str, out: &mut Issues) {
