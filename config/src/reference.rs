@@ -112,6 +112,10 @@ mod tests {
             std::fs::write(&path, format!("{}{generated}{}", &doc[..begin], &doc[end..])).unwrap();
             return;
         }
+        if doc[begin..end] != generated {
+            // Left for `diff docs/config.md target/config-reference.md`.
+            let _ = std::fs::write(path.with_file_name("../target/config-reference.md"), &generated);
+        }
         assert!(
             doc[begin..end] == generated,
             "docs/config.md's reference differs from the config's schema; rerun with REKEY_BLESS=1 and review the diff"
