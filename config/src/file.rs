@@ -291,6 +291,10 @@ pub struct Notifications {
     /// being processed (or crashed) before going out with what is there; the
     /// accounts without a result are named in the admins' digest.
     pub digest_wait_minutes: u32,
+    /// A digest covering more accounts than this shows one row of counts per
+    /// account instead of every key's detail, and the full per-key detail
+    /// goes in its CSV attachment (default 20; 0: always one row per account).
+    pub inline_account_limit: u32,
 }
 
 impl Default for Notifications {
@@ -307,6 +311,7 @@ impl Default for Notifications {
             text_template: None,
             send_when_nothing_to_report: false,
             digest_wait_minutes: DEFAULT_DIGEST_WAIT_MINUTES,
+            inline_account_limit: DEFAULT_INLINE_ACCOUNT_LIMIT,
         }
     }
 }
@@ -315,6 +320,10 @@ impl Default for Notifications {
 /// rotation queue's three attempts of a slow account, short enough that a
 /// run's digest arrives the same working day.
 pub const DEFAULT_DIGEST_WAIT_MINUTES: u32 = 360;
+
+/// Default of `notifications.inline_account_limit`: about what a person
+/// reads key by key in one email.
+pub const DEFAULT_INLINE_ACCOUNT_LIMIT: u32 = 20;
 
 /// When the inventory runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -223,6 +223,11 @@ fn notifications(n: &Notifications, out: &mut Issues) {
     out.check((15..=24 * 60).contains(&n.digest_wait_minutes), "notifications.digest_wait_minutes", || {
         format!("must be between 15 and 1440 (24 hours); got {}", n.digest_wait_minutes)
     });
+    // Past a few hundred accounts of inline detail the body alone nears
+    // SES's message size limit; the attachment carries the detail instead.
+    out.check(n.inline_account_limit <= 500, "notifications.inline_account_limit", || {
+        format!("must be at most 500; got {}", n.inline_account_limit)
+    });
 }
 
 fn schedule(s: &Schedule, out: &mut Issues) {

@@ -2,8 +2,8 @@
 //! and with what result. Printed by `rekey rotate --output json`, logged as
 //! the per-account run summary, and the input of notifications and metrics.
 
-use crate::lifecycle::{ActionKind, Reason, UserStatus, Warning};
-use chrono::{DateTime, Utc};
+use crate::lifecycle::{ActionKind, KeyStatus, Policy, Reason, UserFacts, UserStatus, Warning, EXEMPT_UNTIL_TAG};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Whether a run changed anything.
@@ -106,6 +106,14 @@ pub struct UserReport {
     /// An error that stopped this user's processing (the account went on).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// Age in days of each of the user's active keys (at most two), so a
+    /// digest can chart the ages of exactly the keys its reader sees.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub active_key_ages: Vec<u32>,
+    /// The date of a `rekey:exempt-until` tag that has passed: the user is
+    /// managed again, and a person should know the exemption ended.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exemption_expired: Option<NaiveDate>,
 }
 
 /// How much a user's part of the report matters to its readers; a
@@ -137,9 +145,10 @@ impl UserReport {
     }
 
     /// Whether a person should read about this user: an action, a warning,
-    /// an error, or a manual action needed.
+    /// an error, a manual action needed or an exemption that ended.
     pub fn has_news(&self) -> bool {
-        !self.actions.is_empty()
+        self.exemption_expired.is_some()
+            || !self.actions.is_empty()
             || !self.warnings.is_empty()
             || self.error.is_some()
             || matches!(self.status, UserStatus::NeedsManualAction { .. })
@@ -169,6 +178,164 @@ pub struct AccountReport {
     /// SQS message or a ledger item); the full report is in the logs.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub users_omitted: usize,
+    /// The account's active keys by age band, counted over every user
+    /// before any copy of the report left users out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_ages: Option<AgeBands>,
+}
+
+/// Active keys counted by age band against the lifecycle thresholds: R
+/// (`rotate_after_days`), W (`warn_before_days`), D (`deactivate_after_days`)
+/// and X (`delete_after_days`). The bands are: under R−W days, the warning
+/// window (R−W to R), R to D, D to X, and over X. The thresholds travel with
+/// the counts, because the notifier's config view has no lifecycle section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgeBands {
+    /// The band boundaries in days: R−W, R, D, X.
+    pub limits: [u32; 4],
+    /// Active keys per band, youngest band first.
+    pub counts: [u32; 5],
+}
+
+impl AgeBands {
+    /// No key yet, with `policy`'s boundaries.
+    pub fn for_policy(policy: &Policy) -> AgeBands {
+        let r = policy.rotate_after_days;
+        AgeBands {
+            limits: [
+                r.saturating_sub(policy.warn_before_days),
+                r,
+                policy.deactivate_after_days,
+                policy.delete_after_days,
+            ],
+            counts: [0; 5],
+        }
+    }
+
+    /// The band (0 to 4) of a key `age_days` old.
+    pub fn band_of(&self, age_days: u32) -> usize {
+        self.limits.iter().take_while(|&&limit| age_days >= limit).count()
+    }
+
+    /// Counts one key `age_days` old.
+    pub fn add(&mut self, age_days: u32) {
+        let band = self.band_of(age_days);
+        self.counts[band] += 1;
+    }
+
+    /// These boundaries, counting the active keys of `users`.
+    pub fn recount<'a>(&self, users: impl IntoIterator<Item = &'a UserReport>) -> AgeBands {
+        let mut out = AgeBands { counts: [0; 5], ..*self };
+        for age in users.into_iter().flat_map(|u| &u.active_key_ages) {
+            out.add(*age);
+        }
+        out
+    }
+
+    /// Adds another account's counts (kept on these boundaries, which every
+    /// account of a run shares).
+    pub fn merge(&mut self, other: &AgeBands) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+            *mine += theirs;
+        }
+    }
+
+    /// Every key counted.
+    pub fn total(&self) -> u32 {
+        self.counts.iter().sum()
+    }
+}
+
+/// Sums `b` into `a` (either may be missing): how parts of an account's
+/// report, or the accounts of a digest, add up.
+pub fn merge_bands(a: Option<AgeBands>, b: Option<&AgeBands>) -> Option<AgeBands> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            a.merge(b);
+            Some(a)
+        }
+        (a, b) => a.or(b.copied()),
+    }
+}
+
+/// What one line of a report says about a user: the unit that the CLI's
+/// table, a digest's detail and its CSV attachment all list, in this order
+/// per user (actions, warnings, status, error).
+#[derive(Clone, Copy, Debug)]
+pub enum RowKind<'a> {
+    /// An action, planned or with its result.
+    Action(&'a ActionReport),
+    /// An upcoming action or a problem.
+    Warning(&'a Warning),
+    /// The user is exempt.
+    Exempt {
+        /// Why.
+        reason: &'a str,
+        /// Until when, for tag exemptions.
+        until: Option<NaiveDate>,
+    },
+    /// A person must act on the user.
+    Manual {
+        /// What to do, and why.
+        reason: &'a str,
+    },
+    /// The user's processing failed.
+    Error(&'a str),
+    /// The user's `rekey:exempt-until` date has passed.
+    ExemptionExpired(NaiveDate),
+}
+
+/// One line of a report: an account's user and what is said about them.
+#[derive(Clone, Copy, Debug)]
+pub struct ReportRow<'a> {
+    /// The account.
+    pub account: &'a AccountReport,
+    /// The user.
+    pub user: &'a UserReport,
+    /// What.
+    pub kind: RowKind<'a>,
+}
+
+/// How long after its date an ended exemption is still news: long enough
+/// for a weekly reader, short enough that a tag left behind stops mailing.
+pub const ENDED_EXEMPTION_NOTICE_DAYS: i64 = 30;
+
+impl UserReport {
+    /// Adds what the audit read that a digest shows: the ages of the active
+    /// keys at `now`, and an `rekey:exempt-until` date that passed within
+    /// [`ENDED_EXEMPTION_NOTICE_DAYS`].
+    pub fn with_audit_facts(mut self, facts: &UserFacts, now: DateTime<Utc>) -> UserReport {
+        self.active_key_ages = facts
+            .keys
+            .iter()
+            .filter(|k| k.status == KeyStatus::Active)
+            .map(|k| u32::try_from((now - k.created).num_days().max(0)).unwrap_or(u32::MAX))
+            .collect();
+        let today = now.date_naive();
+        self.exemption_expired = facts
+            .tags
+            .get(EXEMPT_UNTIL_TAG)
+            .and_then(|v| NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").ok())
+            .filter(|until| *until < today && (today - *until).num_days() <= ENDED_EXEMPTION_NOTICE_DAYS)
+            .filter(|_| matches!(self.status, UserStatus::Managed | UserStatus::NeedsManualAction { .. }));
+        self
+    }
+
+    /// This user's lines, in report order.
+    pub fn rows(&self) -> impl Iterator<Item = RowKind<'_>> {
+        let status = match &self.status {
+            UserStatus::Managed => None,
+            UserStatus::Exempt { reason, until } => Some(RowKind::Exempt { reason, until: *until }),
+            UserStatus::NeedsManualAction { reason } => Some(RowKind::Manual { reason }),
+        };
+        self.actions
+            .iter()
+            .map(RowKind::Action)
+            .chain(self.warnings.iter().map(RowKind::Warning))
+            .chain(status)
+            .chain(self.exemption_expired.map(RowKind::ExemptionExpired))
+            .chain(self.error.as_deref().map(RowKind::Error))
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -261,6 +428,11 @@ impl AccountReport {
         }
     }
 
+    /// Every line of this report, user by user.
+    pub fn rows(&self) -> impl Iterator<Item = ReportRow<'_>> {
+        self.users.iter().flat_map(move |user| user.rows().map(move |kind| ReportRow { account: self, user, kind }))
+    }
+
     /// This report without its users (and with their omitted count).
     pub(crate) fn header(&self) -> AccountReport {
         AccountReport {
@@ -272,6 +444,7 @@ impl AccountReport {
             status: self.status.clone(),
             users: Vec::new(),
             users_omitted: self.users_omitted,
+            key_ages: self.key_ages,
         }
     }
 
@@ -351,6 +524,8 @@ mod tests {
                 message: "key will be rotated on 2026-11-20".into(),
             }],
             error: None,
+            active_key_ages: vec![80],
+            exemption_expired: None,
         }
     }
 
@@ -377,6 +552,7 @@ mod tests {
             status: AccountStatus::Succeeded,
             users,
             users_omitted: 0,
+            key_ages: None,
         }
     }
 

@@ -226,6 +226,8 @@ async fn notifier_sends_escaped_digests_without_secrets_through_ses() {
         actions: vec![],
         warnings: vec![],
         error: None,
+        active_key_ages: vec![],
+        exemption_expired: None,
     };
     let mut alice = user("alice", Some(owner));
     alice.secret_arn = Some(arn.clone());
@@ -247,6 +249,7 @@ async fn notifier_sends_escaped_digests_without_secrets_through_ses() {
         status: AccountStatus::Succeeded,
         users: vec![alice, evil],
         users_omitted: 0,
+        key_ages: None,
     };
     let renderer = Renderer::new(&config).unwrap();
     let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(&sdk));
@@ -437,9 +440,12 @@ async fn the_run_ledger_counts_each_account_once_and_closes_once() {
                 actions: vec![],
                 warnings: vec![],
                 error: None,
+                active_key_ages: vec![],
+                exemption_expired: None,
             })
             .collect(),
         users_omitted: 0,
+        key_ages: None,
     };
     assert_eq!(
         ledger.record_account(&report("200000000001", 2)).await.unwrap(),

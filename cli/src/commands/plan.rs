@@ -7,9 +7,9 @@ use crate::output::{emit, Format};
 use chrono::{DateTime, NaiveDate, Utc};
 use rekey_config::Config;
 use rekey_runtime::inventory::InventoryError;
-use rekey_runtime::lifecycle::{Severity, UserStatus};
+use rekey_runtime::lifecycle::Severity;
 use rekey_runtime::notify::{code, reason_text};
-use rekey_runtime::report::{AccountStatus, ActionResult, EffectiveMode, RunReport};
+use rekey_runtime::report::{AccountReport, AccountStatus, ActionResult, EffectiveMode, ReportRow, RowKind, RunReport};
 use rekey_runtime::run::{run as run_flow, RunError, RunOptions, RunOutcome};
 use std::fmt;
 use std::io::Write;
@@ -139,100 +139,7 @@ impl fmt::Display for ReportView<'_> {
         };
         write!(f, "run {} ({mode}), {} account(s)", r.run_id, r.accounts.len())?;
         for a in &r.accounts {
-            let status = match &a.status {
-                AccountStatus::Succeeded => "ok".to_string(),
-                AccountStatus::NotEnrolled { reason } => format!("not enrolled: {reason}"),
-                AccountStatus::Failed { error } => format!("FAILED: {error}"),
-            };
-            write!(f, "\n\naccount {} ({}): {status}", a.account_id, a.account_name)?;
-            let c = a.counts();
-            write!(
-                f,
-                "\n  users {}, planned {}, rotated {}, deactivated {}, deleted {}, warnings {}, exempt {}, failures {}",
-                a.users.len(),
-                c.planned,
-                c.rotated,
-                c.deactivated,
-                c.deleted,
-                c.warned,
-                c.exempt,
-                c.failed
-            )?;
-            let mut rows: Vec<[String; 5]> = Vec::new();
-            for u in &a.users {
-                for act in &u.actions {
-                    let result = match &act.result {
-                        ActionResult::Planned => "planned".to_string(),
-                        ActionResult::Done { new_access_key_id: Some(k) } => format!("done (new key {k})"),
-                        ActionResult::Done { new_access_key_id: None } => "done".to_string(),
-                        ActionResult::Skipped { why } => format!("skipped: {why}"),
-                        ActionResult::Failed { error } => format!("FAILED: {error}"),
-                    };
-                    rows.push([
-                        u.user_name.clone(),
-                        act.access_key_id.clone(),
-                        code(act.action),
-                        act.due.format("%Y-%m-%d").to_string(),
-                        format!("{result}: {}", reason_text(act.reason)),
-                    ]);
-                }
-                for w in &u.warnings {
-                    let kind = match w.severity {
-                        Severity::Warning => "warning",
-                        Severity::Critical => "CRITICAL",
-                    };
-                    let what = w.upcoming.map(|k| format!("{kind}: {}", code(k))).unwrap_or(kind.to_string());
-                    let due = w.due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or("-".into());
-                    rows.push([u.user_name.clone(), w.access_key_id.clone(), what, due, w.message.clone()]);
-                }
-                match &u.status {
-                    UserStatus::Managed => {}
-                    UserStatus::Exempt { reason, until } => {
-                        let until = until.map(|d| format!(" until {d}")).unwrap_or_default();
-                        rows.push([
-                            u.user_name.clone(),
-                            "-".into(),
-                            "exempt".into(),
-                            "-".into(),
-                            format!("{reason}{until}"),
-                        ]);
-                    }
-                    UserStatus::NeedsManualAction { reason } => {
-                        rows.push([
-                            u.user_name.clone(),
-                            "-".into(),
-                            "MANUAL ACTION".into(),
-                            "-".into(),
-                            reason.clone(),
-                        ]);
-                    }
-                }
-                if let Some(e) = &u.error {
-                    rows.push([u.user_name.clone(), "-".into(), "FAILED".into(), "-".into(), e.clone()]);
-                }
-            }
-            if rows.is_empty() {
-                continue;
-            }
-            let header = ["USER", "KEY", "ACTION", "DUE", "DETAIL"].map(String::from);
-            let mut widths = header.clone().map(|h| h.len());
-            for row in &rows {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count());
-                }
-            }
-            for row in std::iter::once(&header).chain(&rows) {
-                write!(f, "\n  ")?;
-                let mut line = String::new();
-                for (i, cell) in row.iter().enumerate() {
-                    if i + 1 == row.len() {
-                        line.push_str(cell);
-                    } else {
-                        line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
-                    }
-                }
-                write!(f, "{}", line.trim_end())?;
-            }
+            write_account(f, a)?;
         }
         if !self.emails.is_empty() {
             write!(f, "\n\nemails:")?;
@@ -246,6 +153,91 @@ impl fmt::Display for ReportView<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// One account: its status, its counts, and a table of its report rows
+/// (the rows a digest and its CSV attachment list, from the same walk).
+fn write_account(f: &mut fmt::Formatter<'_>, a: &AccountReport) -> fmt::Result {
+    let status = match &a.status {
+        AccountStatus::Succeeded => "ok".to_string(),
+        AccountStatus::NotEnrolled { reason } => format!("not enrolled: {reason}"),
+        AccountStatus::Failed { error } => format!("FAILED: {error}"),
+    };
+    write!(f, "\n\naccount {} ({}): {status}", a.account_id, a.account_name)?;
+    let c = a.counts();
+    write!(
+        f,
+        "\n  users {}, planned {}, rotated {}, deactivated {}, deleted {}, warnings {}, exempt {}, failures {}",
+        a.users.len(),
+        c.planned,
+        c.rotated,
+        c.deactivated,
+        c.deleted,
+        c.warned,
+        c.exempt,
+        c.failed
+    )?;
+    let rows: Vec<[String; 5]> = a.rows().map(|row| table_row(&row)).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let header = ["USER", "KEY", "ACTION", "DUE", "DETAIL"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        write!(f, "\n  {}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// One report row as table cells: user, key, action, due, detail.
+fn table_row(row: &ReportRow<'_>) -> [String; 5] {
+    let user = row.user.user_name.clone();
+    let none = || "-".to_string();
+    match row.kind {
+        RowKind::Action(act) => {
+            let result = match &act.result {
+                ActionResult::Planned => "planned".to_string(),
+                ActionResult::Done { new_access_key_id: Some(k) } => format!("done (new key {k})"),
+                ActionResult::Done { new_access_key_id: None } => "done".to_string(),
+                ActionResult::Skipped { why } => format!("skipped: {why}"),
+                ActionResult::Failed { error } => format!("FAILED: {error}"),
+            };
+            let due = act.due.format("%Y-%m-%d").to_string();
+            let detail = format!("{result}: {}", reason_text(act.reason));
+            [user, act.access_key_id.clone(), code(act.action), due, detail]
+        }
+        RowKind::Warning(w) => {
+            let kind = match w.severity {
+                Severity::Warning => "warning",
+                Severity::Critical => "CRITICAL",
+            };
+            let what = w.upcoming.map(|k| format!("{kind}: {}", code(k))).unwrap_or(kind.to_string());
+            let due = w.due.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(none);
+            [user, w.access_key_id.clone(), what, due, w.message.clone()]
+        }
+        RowKind::Exempt { reason, until } => {
+            let until = until.map(|d| format!(" until {d}")).unwrap_or_default();
+            [user, none(), "exempt".into(), none(), format!("{reason}{until}")]
+        }
+        RowKind::Manual { reason } => [user, none(), "MANUAL ACTION".into(), none(), reason.to_string()],
+        RowKind::Error(e) => [user, none(), "FAILED".into(), none(), e.to_string()],
+        RowKind::ExemptionExpired(until) => {
+            [user, none(), "EXEMPTION ENDED".into(), until.to_string(), "rekey manages the user's keys again".into()]
+        }
     }
 }
 

@@ -100,6 +100,8 @@ fn account_views(config: &Config, report: &AccountReport) -> Vec<(String, Recipi
             }
             let mut own = report.clone();
             own.users = users.iter().map(|&i| report.users[i].clone()).collect();
+            // The chart of an owner's digest counts only their keys.
+            own.key_ages = report.key_ages.map(|bands| bands.recount(&own.users));
             if wanted(&own) {
                 out.push((owner, RecipientKind::Owner, own));
             }

@@ -1,18 +1,27 @@
 //! Notifications: who gets a digest of a run's reports, one per recipient
-//! ([`digests`]), rendering it with tera ([`Renderer`]), and sending it
-//! through a [`ports::Mailer`] ([`send_digest`]). No email ever carries a
-//! secret value: digests are built from reports, which hold none; they name
-//! the secret's ARN and how to read it.
+//! ([`digests`]), what its templates see ([`EmailContext`]: summary first,
+//! what needs a person, then the detail), rendering it with tera
+//! ([`Renderer`]), the full report as a CSV attachment within SES's size
+//! limit ([`attachment`], [`compose`]), and sending it through a
+//! [`ports::Mailer`] ([`send_digest`]). No email ever carries a secret
+//! value: digests are built from reports, which hold none; they name the
+//! secret's ARN and how to read it.
 
+pub mod attachment;
+pub mod compose;
+mod context;
 mod digest;
+mod headline;
+pub mod mime;
 pub mod ports;
 mod render;
 
+pub use context::*;
 pub use digest::{digests, has_news};
 pub use render::*;
 
 use crate::messages::Digest;
-use ports::{Email, MailError, Mailer};
+use ports::{MailError, Mailer};
 use rekey_config::Config;
 
 /// Why a digest was not sent.
@@ -45,20 +54,19 @@ pub async fn send_digest<M: Mailer>(
     digest: &Digest,
 ) -> Result<String, NotifyError> {
     let sender = config.notifications.sender.as_ref().ok_or(NotifyError::NoSender)?;
-    let rendered = renderer.render(digest)?;
-    let email = Email {
-        from: sender.to_string(),
-        to: digest.recipient.clone(),
-        subject: rendered.subject,
-        html: rendered.html,
-        text: rendered.text,
-    };
-    let id = mailer.send(&email).await?;
+    let emails = compose::emails(renderer, &sender.to_string(), digest, attachment::SES_MAX_MESSAGE_BYTES)?;
+    let mut first = None;
+    for email in &emails {
+        let id = mailer.send(email).await?;
+        first.get_or_insert(id);
+    }
+    let id = first.unwrap_or_default();
     tracing::info!(
         run_id = %digest.run_id,
         accounts = digest.sections.len(),
         missing_accounts = digest.missing_account_ids.len(),
         recipient_kind = ?digest.recipient_kind(),
+        messages = emails.len(),
         message_id = %id,
         "digest sent"
     );

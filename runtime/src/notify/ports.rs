@@ -18,6 +18,19 @@ pub struct Email {
     pub html: String,
     /// Plain-text part.
     pub text: String,
+    /// Files attached (the full report as CSV); none for most digests.
+    pub attachments: Vec<Attachment>,
+}
+
+/// One file attached to an email.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// File name shown to the reader.
+    pub file_name: String,
+    /// MIME type, e.g. `text/csv`.
+    pub content_type: String,
+    /// The bytes.
+    pub data: Vec<u8>,
 }
 
 /// A send that failed.

@@ -21,6 +21,8 @@ fn user(name: &str, owner: Option<&str>) -> UserReport {
         actions: vec![],
         warnings: vec![],
         error: None,
+        active_key_ages: vec![],
+        exemption_expired: None,
     }
 }
 
@@ -57,6 +59,12 @@ pub(crate) fn sample_report(mode: EffectiveMode) -> AccountReport {
     carol.status = UserStatus::Exempt { reason: "member of group rekey-exempt".into(), until: None };
     let mut dave = user("dave", None);
     dave.status = UserStatus::NeedsManualAction { reason: "both keys are expired and active".into() };
+    for (u, ages) in
+        [(&mut alice, vec![95]), (&mut bob, vec![80]), (&mut carol, vec![200]), (&mut dave, vec![130, 100])]
+    {
+        u.active_key_ages = ages;
+    }
+    let bands = AgeBands { limits: [76, 90, 104, 120], counts: [0; 5] }.recount([&alice, &bob, &carol, &dave]);
     AccountReport {
         run_id: "run-1".into(),
         account_id: "200000000001".into(),
@@ -66,6 +74,7 @@ pub(crate) fn sample_report(mode: EffectiveMode) -> AccountReport {
         status: AccountStatus::Succeeded,
         users: vec![alice, bob, carol, dave],
         users_omitted: 0,
+        key_ages: Some(bands),
     }
 }
 
@@ -179,9 +188,14 @@ fn audit_email_says_nothing_changed_and_lists_everything() {
         assert!(part.contains("2026-12-03"), "warning due date");
         assert!(part.contains("member of group rekey-exempt"), "exempt user listed");
         assert!(part.contains("both keys are expired and active"), "manual action listed");
+        // One command with a placeholder, then the ARNs.
         assert!(part.contains(
-            "aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:us-east-1:200000000001:secret:Account_200000000001_User_alice_AccessKey-AbCdEf --region us-east-1"
+            "aws secretsmanager get-secret-value --secret-id SECRET_ARN --region us-east-1 --query SecretString --output text"
         ));
+        assert!(part.contains(
+            "arn:aws:secretsmanager:us-east-1:200000000001:secret:Account_200000000001_User_alice_AccessKey-AbCdEf"
+        ));
+        assert_eq!(part.matches("get-secret-value").count(), 1, "one command, not one per secret");
         assert!(part.contains("planned"));
     }
 }
@@ -192,8 +206,10 @@ fn enforce_email_shows_results() {
     let email = renderer.render(&message(sample_report(EffectiveMode::Enforce), RecipientKind::Owner)).unwrap();
     assert!(email.subject.contains("(enforce)"));
     assert!(!email.text.contains("nothing was changed"));
-    assert!(email.text.contains("done: new key AKIANEWKEY0000000001"), "{}", email.text);
-    assert!(email.text.contains("you are the owner"));
+    assert!(email.text.contains("done (new key AKIANEWKEY0000000001)"), "{}", email.text);
+    assert!(email.text.contains("you own the IAM users"));
+    // The owner's first line says what to do.
+    assert!(email.text.starts_with("Action needed now: 1 item(s) need you (dave)"), "{}", email.text);
 }
 
 #[test]
@@ -310,7 +326,11 @@ fn one_digest_per_recipient_across_accounts_and_admins_hear_of_missing_accounts(
     );
     let email = Renderer::new(&config(FULL)).unwrap().render(&got[1]).unwrap();
     assert_eq!(email.subject, "[rekey] IAM access keys (audit): 4 item(s) in 2 account(s)");
-    assert!(email.text.contains("prod (200000000002)") && email.text.contains("  - 200000000003"), "{}", email.text);
+    assert!(
+        email.text.contains("bob in prod") && email.text.contains("  - (200000000003): no result"),
+        "{}",
+        email.text
+    );
 }
 
 #[test]
@@ -321,7 +341,12 @@ fn a_failed_account_is_news_for_the_account_and_admins() {
     let got = one(&config(FULL), &failed);
     assert_eq!(got.iter().map(|d| d.recipient.as_str()).collect::<Vec<_>>(), ["dev@example.com", "sec@example.com"]);
     let email = Renderer::new(&config(FULL)).unwrap().render(&got[1]).unwrap();
-    assert!(email.text.contains("COULD NOT BE AUDITED: sts `AssumeRole` denied"), "{}", email.text);
+    assert!(
+        email.text.contains("  - dev (200000000001): could not be audited: sts AssumeRole denied"),
+        "{}",
+        email.text
+    );
+    assert!(email.html.contains("could not be audited: sts <code>AssumeRole</code> denied"), "{}", email.html);
 }
 
 #[test]

@@ -157,6 +157,7 @@ pub async fn rotate_account_within<P: Platform>(
         status: AccountStatus::Succeeded,
         users: Vec::new(),
         users_omitted: 0,
+        key_ages: None,
     };
     let (iam, secrets) = match open_account(deps, config, &msg.account_id).await {
         Ok(clients) => clients,
@@ -226,10 +227,13 @@ pub async fn rotate_account_within<P: Platform>(
                 actions: Vec::new(),
                 warnings: Vec::new(),
                 error: Some(error.clone()),
+                active_key_ages: Vec::new(),
+                exemption_expired: None,
             });
         }
     }
     report.users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    report.key_ages = Some(crate::report::AgeBands::for_policy(&policy).recount(&report.users));
     AccountPart { report, continue_after }
 }
 
@@ -303,7 +307,21 @@ async fn report_user<P: Platform>(
             .map(|info| info.arn),
         known => known,
     };
-    UserReport { user_name, status, owner_email, secret_arn, actions, warnings, error }
+    let user = UserReport {
+        user_name,
+        status,
+        owner_email,
+        secret_arn,
+        actions,
+        warnings,
+        error,
+        active_key_ages: Vec::new(),
+        exemption_expired: None,
+    };
+    match facts {
+        Some(facts) => user.with_audit_facts(facts, exec_ctx.now),
+        None => user,
+    }
 }
 
 /// Removes user records (`rekey:deactivated:<id>`, `rekey:seen-inactive:<id>`)
