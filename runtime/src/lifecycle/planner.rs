@@ -53,8 +53,9 @@ fn plan_user(account_id: &str, user: &UserFacts, policy: &Policy, now: DateTime<
     if recovery.completing {
         // The interrupted rotation is finished first and alone: if its
         // verification fails, nothing destructive may already be queued
-        // behind it (REF §5.2.1: the old key was retired while the new
-        // secret was lost). The next run plans the rest.
+        // behind it (the reference sample's defect: it retired the old key
+        // in the same run although the new key's secret had been lost, so
+        // the user was left with no working key). The next run plans the rest.
         ctx.defer_actions_from(after_recovery, "deferred until the interrupted rotation is complete");
     }
     ctx.finish(exempt)
