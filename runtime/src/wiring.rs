@@ -7,6 +7,7 @@
 use crate::aws::orgs::{caller_account_id, OrganizationsDirectory};
 use crate::aws::ses::SesMailer;
 use crate::messages::AccountMessage;
+use crate::ports::PortError;
 use crate::report::AccountReport;
 use crate::rotation::{AccountPart, AccountRotator, Deadline, RotationDeps};
 use crate::run::{RunDeps, RunError};
@@ -15,27 +16,52 @@ use chrono::{DateTime, Utc};
 use rekey_config::{Config, Function};
 
 /// The rotation core ([`crate::rotation::rotate_account`]) on real AWS,
-/// behind [`AccountRotator`].
+/// behind [`AccountRotator`], publishing each account's report to the
+/// integrations that are on (Security Hub, EventBridge).
 #[derive(Debug)]
 pub struct CoreRotator {
     config: Config,
     deps: RotationDeps<crate::aws::sts::AwsPlatform>,
+    publisher: AwsPublisher,
+}
+
+/// The integrations on real AWS.
+pub type AwsPublisher =
+    crate::integrations::Publisher<crate::aws::securityhub::SecurityHubAccounts, crate::aws::eventbridge::EventBus>;
+
+/// The publisher of `config`'s integrations: Security Hub through each
+/// account's member role, EventBridge with `sdk`'s own credentials.
+pub fn publisher(config: &Config, sdk: &SdkConfig) -> AwsPublisher {
+    let hub = &config.integrations.security_hub;
+    let region = hub.region.as_ref().unwrap_or(&config.deployment.region).as_str();
+    let findings = hub.enabled.then(|| crate::aws::securityhub::SecurityHubAccounts::new(sdk, config, region));
+    let events = config
+        .integrations
+        .event_bus
+        .as_ref()
+        .map(|bus| crate::aws::eventbridge::EventBus::new(aws_sdk_eventbridge::Client::new(sdk), bus));
+    crate::integrations::Publisher::new(config, findings, events)
 }
 
 impl CoreRotator {
     /// Sets up the core's clients from `sdk`.
     pub async fn new(config: &Config, sdk: &SdkConfig) -> Self {
-        CoreRotator { config: config.clone(), deps: RotationDeps::aws(sdk) }
+        CoreRotator { config: config.clone(), deps: RotationDeps::aws(sdk), publisher: publisher(config, sdk) }
     }
 }
 
 impl AccountRotator for CoreRotator {
     async fn rotate(&self, message: &AccountMessage, now: DateTime<Utc>) -> AccountReport {
-        crate::rotation::rotate_account(&self.deps, &self.config, message, now).await
+        let report = crate::rotation::rotate_account(&self.deps, &self.config, message, now).await;
+        crate::integrations::publish_part(&self.publisher, message, &report, None, now).await;
+        report
     }
 
     async fn rotate_within(&self, message: &AccountMessage, now: DateTime<Utc>, deadline: &Deadline) -> AccountPart {
-        crate::rotation::rotate_account_within(&self.deps, &self.config, message, now, deadline).await
+        let part = crate::rotation::rotate_account_within(&self.deps, &self.config, message, now, deadline).await;
+        let through = part.continue_after.as_deref();
+        crate::integrations::publish_part(&self.publisher, message, &part.report, through, now).await;
+        part
     }
 }
 
@@ -52,7 +78,7 @@ pub async fn deployment_account_id(
     config: &Config,
     from_stack: Option<String>,
     sdk: &SdkConfig,
-) -> Result<String, String> {
+) -> Result<String, PortError> {
     match (&config.deployment.account_id, from_stack) {
         (Some(id), _) => Ok(id.to_string()),
         (None, Some(id)) => Ok(id),

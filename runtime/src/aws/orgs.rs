@@ -97,13 +97,20 @@ impl Directory for OrganizationsDirectory {
 }
 
 /// The account the given credentials belong to (STS `GetCallerIdentity`).
-pub async fn caller_account_id(sdk: &aws_config::SdkConfig) -> Result<String, String> {
+pub async fn caller_account_id(sdk: &aws_config::SdkConfig) -> Result<String, crate::ports::PortError> {
     let out = aws_sdk_sts::Client::new(sdk)
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| format!("sts `GetCallerIdentity` failed: {}", DisplayErrorContext(e)))?;
-    out.account().map(str::to_string).ok_or_else(|| "sts `GetCallerIdentity` returned no account".to_string())
+        .map_err(|e| super::port_error("sts:GetCallerIdentity", "caller", e))?;
+    out.account().map(str::to_string).ok_or_else(|| {
+        crate::ports::PortError::new(
+            crate::ports::ErrorKind::Other,
+            "sts:GetCallerIdentity",
+            "caller",
+            "the response names no account",
+        )
+    })
 }
 
 #[cfg(test)]

@@ -136,8 +136,9 @@ pub async fn deps(
     let table = super::require(env, RUN_LEDGER_TABLE_ENV)?;
     // The stack passes the account it is deployed in; STS is the fallback.
     let from_stack = super::require(env, DEPLOYMENT_ACCOUNT_ENV).ok();
-    let deployment_account_id =
-        wiring::deployment_account_id(&config, from_stack, sdk).await.map_err(HandlerError::Setup)?;
+    let deployment_account_id = wiring::deployment_account_id(&config, from_stack, sdk)
+        .await
+        .map_err(|e| HandlerError::Setup(e.to_string()))?;
     let directory = wiring::organization_directory(&config, &deployment_account_id, sdk).await;
     Ok(InventoryDeps {
         config,
