@@ -1,7 +1,8 @@
 //! The names the synthesizer, the runtime and deploy must agree on, defined
 //! once: the Lambda environment variables the main stack sets and the
 //! handlers read, the tags rekey writes on secrets, and the partition of a
-//! region (for ARNs). `stacks`, `runtime` and `deploy` re-export or use these;
+//! region (for ARNs), and the metric names the functions emit and the
+//! dashboard charts. `stacks`, `runtime` and `deploy` re-export or use these;
 //! none defines its own copy.
 
 pub use crate::CONFIG_ENV;
@@ -31,6 +32,38 @@ pub const USER_TAG: &str = "rekey:user";
 /// Secret tag written before a key is created and removed once it is
 /// promoted: a rotation in flight, and the lease on it.
 pub const ROTATION_STARTED_TAG: &str = "rekey:rotation-started";
+
+/// CloudWatch namespace of the metrics the rotation function emits (EMF),
+/// which the main stack's dashboard charts.
+pub const METRIC_NAMESPACE: &str = "rekey";
+/// The one dimension of those metrics: the account's effective mode.
+pub const METRIC_MODE_DIMENSION: &str = "Mode";
+/// Values of [`METRIC_MODE_DIMENSION`].
+pub const METRIC_MODES: [&str; 2] = ["audit", "enforce"];
+/// Metric: keys rotated (one EMF line per account report).
+pub const METRIC_KEYS_ROTATED: &str = "KeysRotated";
+/// Metric: keys deactivated.
+pub const METRIC_KEYS_DEACTIVATED: &str = "KeysDeactivated";
+/// Metric: keys deleted.
+pub const METRIC_KEYS_DELETED: &str = "KeysDeleted";
+/// Metric: warnings.
+pub const METRIC_WARNINGS: &str = "Warnings";
+/// Metric: failed actions and users.
+pub const METRIC_FAILURES: &str = "Failures";
+/// Metric: exempt users.
+pub const METRIC_EXEMPT_USERS: &str = "ExemptUsers";
+/// Metric: actions planned (audit mode).
+pub const METRIC_ACTIONS_PLANNED: &str = "ActionsPlanned";
+/// Every metric, in the order the EMF line declares them.
+pub const METRICS: [&str; 7] = [
+    METRIC_KEYS_ROTATED,
+    METRIC_KEYS_DEACTIVATED,
+    METRIC_KEYS_DELETED,
+    METRIC_WARNINGS,
+    METRIC_FAILURES,
+    METRIC_EXEMPT_USERS,
+    METRIC_ACTIONS_PLANNED,
+];
 
 /// The partition of a region (`aws`, `aws-cn`, `aws-us-gov`), for ARNs.
 pub fn partition(region: &str) -> &'static str {

@@ -53,6 +53,12 @@ pub struct ConfigFile {
     /// account at once, and client-side rate limits (docs/scale.md).
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "crate::Runtime::is_default")]
     pub runtime: crate::Runtime,
+    /// The CloudWatch dashboard of the main stack (docs/dashboard.md).
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "crate::Dashboard::is_default")]
+    pub dashboard: crate::Dashboard,
+    /// How `rekey rotate --plan` treats plan files (docs/review-workflow.md).
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "crate::PlanFiles::is_default")]
+    pub plan: crate::PlanFiles,
 }
 
 /// Where and how the main stack is deployed.
@@ -467,15 +473,6 @@ impl Default for Lambda {
     }
 }
 
-/// Reads YAML null (a section or list written with nothing after its colon,
-/// e.g. every line below `lifecycle:` commented out) as the default, the way
-/// rekey always read such files.
-pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 /// Where else rekey reports besides email and logs (docs/integrations.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -516,4 +513,13 @@ pub struct SecurityHub {
     pub region: Option<Region>,
 }
 
+/// Reads YAML null (a section or list written with nothing after its colon,
+/// e.g. every line below `lifecycle:` commented out) as the default, the way
+/// rekey always read such files.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }

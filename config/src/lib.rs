@@ -7,15 +7,16 @@
 //! crate takes.
 
 pub mod contract;
+mod dashboard;
 mod file;
 mod ids;
 mod names;
-pub mod reference;
 pub mod reference;
 mod runtime;
 mod validate;
 pub mod yaml;
 
+pub use dashboard::*;
 pub use file::*;
 pub use ids::*;
 pub use runtime::*;
@@ -270,6 +271,9 @@ impl Config {
             lambda: Lambda::default(),
             integrations: Integrations::default(),
             runtime: Runtime::default(),
+            // Read by the synthesizer and the CLI only.
+            dashboard: Dashboard::default(),
+            plan: PlanFiles::default(),
         };
         match function {
             Function::Inventory => {

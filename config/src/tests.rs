@@ -20,6 +20,8 @@ fn builtin_default_is_valid_and_matches_serde_defaults() {
         lambda: Lambda::default(),
         integrations: Integrations::default(),
         runtime: Runtime::default(),
+        dashboard: Dashboard::default(),
+        plan: PlanFiles::default(),
     };
     assert_eq!(config.file(), &expected);
     assert_eq!((config.scope(), config.scope_inferred()), (Scope::Organization, false));

@@ -40,6 +40,7 @@ pub fn issues(file: &ConfigFile) -> Vec<ConfigIssue> {
     lambda(&file.lambda, &mut out);
     integrations(&file.integrations, &mut out);
     runtime(&file.runtime, &mut out);
+    plan_files(&file.plan, &mut out);
     out.0
 }
 
@@ -256,11 +257,6 @@ fn vpc(v: &Vpc, out: &mut Issues) {
     });
 }
 
-fn lambda(l: &Lambda, out: &mut Issues) {
-    out.check((128..=10240).contains(&l.memory_mb), "lambda.memory_mb", || {
-        format!("{} must be between 128 and 10240", l.memory_mb)
-    });
-    out.check((1..=900).contains(&l.timeout_seconds), "lambda.timeout_seconds", || {
 /// `integrations.event_bus`: a bus name, or the ARN of a bus (possibly in
 /// another account or region, whose resource policy must then let this
 /// account put events).
@@ -281,6 +277,11 @@ fn integrations(i: &Integrations, out: &mut Issues) {
     }
 }
 
+fn lambda(l: &Lambda, out: &mut Issues) {
+    out.check((128..=10240).contains(&l.memory_mb), "lambda.memory_mb", || {
+        format!("{} must be between 128 and 10240", l.memory_mb)
+    });
+    out.check((1..=900).contains(&l.timeout_seconds), "lambda.timeout_seconds", || {
         format!("{} must be between 1 and 900", l.timeout_seconds)
     });
     out.check(LOG_RETENTION_DAYS.contains(&l.log_retention_days), "lambda.log_retention_days", || {
@@ -288,6 +289,13 @@ fn integrations(i: &Integrations, out: &mut Issues) {
     });
     out.check((2..=1000).contains(&l.rotation_max_concurrency), "lambda.rotation_max_concurrency", || {
         format!("{} must be between 2 and 1000", l.rotation_max_concurrency)
+    });
+}
+
+/// `plan.max_age_hours`: at least an hour (a review takes time), at most 30 days.
+fn plan_files(p: &crate::PlanFiles, out: &mut Issues) {
+    out.check((1..=720).contains(&p.max_age_hours), "plan.max_age_hours", || {
+        format!("{} must be between 1 and 720 (30 days)", p.max_age_hours)
     });
 }
 

@@ -6,12 +6,12 @@ use crate::report::{AccountReport, EffectiveMode};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-/// The metric namespace.
-pub const NAMESPACE: &str = "rekey";
+/// The metric namespace (named once in `rekey_config::contract`: the main
+/// stack's dashboard charts these metrics).
+pub const NAMESPACE: &str = rekey_config::contract::METRIC_NAMESPACE;
 
 /// The metric names, in the order they are emitted.
-pub const METRICS: [&str; 7] =
-    ["KeysRotated", "KeysDeactivated", "KeysDeleted", "Warnings", "Failures", "ExemptUsers", "ActionsPlanned"];
+pub const METRICS: [&str; 7] = rekey_config::contract::METRICS;
 
 /// The EMF document for one account's report. `Mode` is the one dimension
 /// (low cardinality keeps metrics cheap); the account and run ids are

@@ -3,6 +3,7 @@
 //! name comes from [`rekey_config::Names`], so the stacks, the deploy code and
 //! the runtime can never disagree about what a role or queue is called.
 
+mod dashboard;
 mod inventory_role;
 mod main_stack;
 mod member_role;

@@ -3,7 +3,9 @@
 //! function, the run ledger table where a run's reports are collected until
 //! its digests go out, one execution role per function (inline
 //! least-privilege policies only), a log group per function, a dead-letter
-//! queue and an alarm for each queue, and optional VPC placement.
+//! queue and an alarm for each queue, the CloudWatch dashboard
+//! (`dashboard.rs`, unless `dashboard.enabled` is false), and optional VPC
+//! placement.
 
 use crate::policies::{self, arn, role_arn};
 use crate::{vpc_endpoints, StackError, LAMBDA_ENV_LIMIT_BYTES};
@@ -382,6 +384,7 @@ pub fn template(config: &Config, asset: &LambdaAsset) -> Result<(&'static str, T
     add_functions(&mut t, config, asset)?;
     add_event_source_mappings(&mut t, config);
     add_schedule(&mut t, config);
+    crate::dashboard::add(&mut t, config);
     add_outputs(&mut t);
     Ok((DESCRIPTION, t))
 }

@@ -326,6 +326,7 @@ resource_kinds! {
     EventsRule(Rule) => "AWS::Events::Rule",
     LogsLogGroup(LogGroup) => "AWS::Logs::LogGroup",
     CloudWatchAlarm(Alarm) => "AWS::CloudWatch::Alarm",
+    CloudWatchDashboard(Dashboard) => "AWS::CloudWatch::Dashboard",
     Ec2SecurityGroup(SecurityGroup) => "AWS::EC2::SecurityGroup",
     Ec2VpcEndpoint(VpcEndpoint) => "AWS::EC2::VPCEndpoint",
     DynamoDbTable(Table) => "AWS::DynamoDB::Table",

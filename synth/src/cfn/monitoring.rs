@@ -1,4 +1,4 @@
-//! CloudWatch: log groups and alarms.
+//! CloudWatch: log groups, alarms and dashboards.
 
 use super::Expr;
 use serde::Serialize;
@@ -50,4 +50,17 @@ pub struct Dimension {
     pub name: String,
     /// Dimension value.
     pub value: Expr,
+}
+
+/// `AWS::CloudWatch::Dashboard`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dashboard {
+    /// Fixed name (dashboards are global to the account, so it should name
+    /// the region); absent: CloudFormation generates one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dashboard_name: Option<Expr>,
+    /// The dashboard's JSON, as a string (usually a `Fn::Sub` naming the
+    /// stack's resources).
+    pub dashboard_body: Expr,
 }
