@@ -1,6 +1,6 @@
 //! `rekey deploy` and the fetching half of `rekey diff`: publishes the Lambda asset, then creates or updates each
-//! planned stack through a change set (or the member-role StackSet through StackSet operations), waits with
-//! progress, asks for approval when IAM widens, and reports outcomes and outputs.
+//! planned stack through a change set (or the member-role StackSet through StackSet operations, `stack_set.rs`),
+//! waits with progress (`wait.rs`), asks for approval when IAM widens, and reports outcomes and outputs.
 
 use crate::api::{AssetStore, Cfn, Org};
 use crate::diff::{self, TemplateDiff};
@@ -9,12 +9,13 @@ use crate::iam;
 use crate::model::*;
 use crate::plan::{AccountRole, Placement, Step};
 use crate::progress::Progress;
+use crate::stack_set::deploy_stack_set;
+use crate::wait;
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
-use rekey_config::{CallAs, Config};
+use rekey_config::Config;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// CloudFormation's limit on an inline `TemplateBody`, in bytes.
@@ -94,11 +95,23 @@ pub struct Env<'a, C, A, O> {
 }
 
 impl<C, A, O> Env<'_, C, A, O> {
-    fn cfn(&self, role: AccountRole) -> &C {
+    /// CloudFormation in the account `role` names.
+    pub(crate) fn cfn(&self, role: AccountRole) -> &C {
         match role {
             AccountRole::Deployment => self.deployment,
             AccountRole::Management => self.management,
         }
+    }
+}
+
+impl<C, A, O: Org> Env<'_, C, A, O> {
+    /// `targets`, where no OU means the whole organization: its root.
+    pub(crate) async fn resolve_targets(&self, targets: &StackSetTargets) -> Result<StackSetTargets, DeployError> {
+        let mut targets = targets.clone();
+        if targets.ou_ids.is_empty() {
+            targets.ou_ids = vec![self.org.root_id().await?];
+        }
+        Ok(targets)
     }
 }
 
@@ -159,6 +172,22 @@ pub struct StackOutcome {
     pub changes: Vec<String>,
 }
 
+impl StackOutcome {
+    /// `outcome` for `stack`, with nothing else to report.
+    pub(crate) fn new(stack: &str, title: &str, outcome: Outcome) -> Self {
+        Self {
+            stack: stack.to_string(),
+            title: title.to_string(),
+            outcome,
+            outputs: IndexMap::new(),
+            ous_added: Vec::new(),
+            ous_removed: Vec::new(),
+            change_set: None,
+            changes: Vec::new(),
+        }
+    }
+}
+
 /// What a deploy did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeployReport {
@@ -209,7 +238,7 @@ fn body(step: &Step) -> Result<String, DeployError> {
     Ok(body)
 }
 
-fn parse(stack: &str, text: &str) -> Result<Value, DeployError> {
+pub(crate) fn parse(stack: &str, text: &str) -> Result<Value, DeployError> {
     serde_json::from_str(text).map_err(|e| DeployError::Template { stack: stack.to_string(), message: e.to_string() })
 }
 
@@ -225,25 +254,7 @@ pub async fn deploy<C: Cfn, A: AssetStore, O: Org>(
 ) -> Result<DeployReport, DeployError> {
     let mut report = DeployReport::default();
     if let Some(asset) = asset {
-        let url = format!("s3://{}/{}", asset.bucket, asset.key);
-        let uploaded = if env.assets.exists(&asset.bucket, &asset.key).await? {
-            progress.note(&format!("asset {url}: already published"))?;
-            false
-        } else {
-            progress.note(&format!("asset {url}: uploading {} bytes", asset.body.len()))?;
-            env.assets.put(&asset.bucket, &asset.key, asset.body.clone()).await.map_err(|e| match e {
-                DeployError::Aws { operation, target, message } if message.contains("NoSuchBucket") => DeployError::Aws {
-                    operation,
-                    target,
-                    message: format!(
-                        "{message}; create the bucket, set `deployment.asset_bucket`, or run `cdk bootstrap` for the CDK bootstrap bucket"
-                    ),
-                },
-                other => other,
-            })?;
-            true
-        };
-        report.asset = Some((url, uploaded));
+        report.asset = Some(publish(env.assets, asset, progress).await?);
     }
     for step in steps {
         let params = parameters(&step.stack.template, &env.deployment_account_id, &env.management_account_id);
@@ -252,7 +263,7 @@ pub async fn deploy<C: Cfn, A: AssetStore, O: Org>(
                 deploy_stack(env.cfn(*role), step, params, tags(config), options, approver, progress).await?
             }
             Placement::StackSet { targets, call_as } => {
-                let targets = resolve_targets(env.org, targets).await?;
+                let targets = env.resolve_targets(targets).await?;
                 let request = StackSetRequest {
                     name: step.stack.name.clone(),
                     template: body(step)?,
@@ -269,15 +280,33 @@ pub async fn deploy<C: Cfn, A: AssetStore, O: Org>(
     Ok(report)
 }
 
-/// Empty OU targets mean the whole organization: its root.
-async fn resolve_targets<O: Org>(org: &O, targets: &StackSetTargets) -> Result<StackSetTargets, DeployError> {
-    let mut targets = targets.clone();
-    if targets.ou_ids.is_empty() {
-        targets.ou_ids = vec![org.root_id().await?];
+/// Uploads the asset unless it is there already; returns its `s3://` URL and whether it was uploaded.
+async fn publish<A: AssetStore>(
+    assets: &A,
+    asset: &AssetUpload,
+    progress: &mut Progress<'_>,
+) -> Result<(String, bool), DeployError> {
+    let url = format!("s3://{}/{}", asset.bucket, asset.key);
+    if assets.exists(&asset.bucket, &asset.key).await? {
+        progress.note(&format!("asset {url}: already published"))?;
+        return Ok((url, false));
     }
-    Ok(targets)
+    progress.note(&format!("asset {url}: uploading {} bytes", asset.body.len()))?;
+    assets.put(&asset.bucket, &asset.key, asset.body.clone()).await.map_err(|e| match e {
+        DeployError::Aws { operation, target, message } if message.contains("NoSuchBucket") => DeployError::Aws {
+            operation,
+            target,
+            message: format!(
+                "{message}; create the bucket, set `deployment.asset_bucket`, or run `cdk bootstrap` for the CDK bootstrap bucket"
+            ),
+        },
+        other => other,
+    })?;
+    Ok((url, true))
 }
 
+/// Deploys one plain stack through a change set: computed, then (unless `--no-execute`) approved, executed and
+/// waited for.
 async fn deploy_stack<C: Cfn>(
     cfn: &C,
     step: &Step,
@@ -291,121 +320,141 @@ async fn deploy_stack<C: Cfn>(
     let title = step.title();
     let template = body(step)?;
     let existing = cfn.describe_stack(name).await?;
-    let kind = match &existing {
-        None => ChangeSetKind::Create,
-        Some(s) if s.status == "REVIEW_IN_PROGRESS" => ChangeSetKind::Create,
-        Some(s) if is_in_progress(&s.status) => {
-            return Err(DeployError::Busy { stack: name.clone(), status: s.status.clone() })
-        }
-        Some(s) if s.status == "ROLLBACK_COMPLETE" => {
-            // A failed first create leaves a stack that can only be deleted.
-            progress
-                .note(&format!("{title}: deleting the stack left `ROLLBACK_COMPLETE` by an earlier failed create"))?;
-            cfn.delete_stack(name).await?;
-            let seen = event_ids(cfn, name).await?;
-            wait_stack(cfn, name, seen, options, progress).await?;
-            ChangeSetKind::Create
-        }
-        Some(_) => ChangeSetKind::Update,
-    };
+    let kind = change_set_kind(cfn, &title, name, existing.as_ref(), options, progress).await?;
     let old = match kind {
         ChangeSetKind::Update => cfn.get_template(name).await?.map(|t| parse(name, &t)).transpose()?,
         ChangeSetKind::Create => None,
     };
-    let change_set = format!("rekey-{}", (options.clock)().format("%Y%m%d%H%M%S"));
     let request = ChangeSetRequest {
         stack: name.clone(),
-        name: change_set.clone(),
+        name: format!("rekey-{}", (options.clock)().format("%Y%m%d%H%M%S")),
         kind,
         template,
         parameters,
         tags,
         description: step.stack.description.clone(),
     };
-    let unchanged = |progress: &mut Progress<'_>, existing: Option<Stack>| -> Result<StackOutcome, DeployError> {
+    let Some((id, computed)) = compute_change_set(cfn, &request, options).await? else {
         progress.note(&format!("{title}: no changes"))?;
         let outputs = existing.map(|s| s.outputs).unwrap_or_default();
-        Ok(StackOutcome {
-            stack: name.clone(),
-            title: title.clone(),
-            outcome: Outcome::Unchanged,
-            outputs,
-            ous_added: Vec::new(),
-            ous_removed: Vec::new(),
-            change_set: None,
-            changes: Vec::new(),
-        })
+        return Ok(StackOutcome { outputs, ..StackOutcome::new(name, &title, Outcome::Unchanged) });
     };
-    let Some(id) = cfn.create_change_set(&request).await? else { return unchanged(progress, existing) };
-    let computed = wait_change_set(cfn, name, &id, options).await?;
-    if computed.is_empty_failure() {
-        // An empty change set cannot be executed; leaving it would clutter the console.
-        cfn.delete_change_set(name, &id).await?;
-        return unchanged(progress, existing);
-    }
-    if computed.status != "CREATE_COMPLETE" {
-        return Err(DeployError::ChangeSetFailed {
-            stack: name.clone(),
-            change_set,
-            reason: computed.reason.unwrap_or_else(|| format!("status `{}`", computed.status)),
-        });
-    }
-    let changes: Vec<String> =
-        computed.changes.iter().map(|c| format!("{} {} {}", c.action, c.resource_type, c.logical_id)).collect();
     if !options.execute {
-        // Nothing is executed, so nothing needs approval; the change set stays for review (console, or
-        // `aws cloudformation execute-change-set`), as with `cdk deploy --no-execute`.
-        progress
-            .note(&format!("{title}: change set {change_set} prepared, not executed ({} changes)", changes.len()))?;
-        return Ok(StackOutcome {
-            stack: name.clone(),
-            title,
-            outcome: Outcome::Prepared,
-            outputs: IndexMap::new(),
-            ous_added: Vec::new(),
-            ous_removed: Vec::new(),
-            change_set: Some(change_set),
-            changes,
-        });
+        return prepared(&title, &request, &computed, progress);
     }
     if let Err(e) = approve(options.approval, &title, name, old.as_ref(), &step.stack.template, approver, progress) {
         cfn.delete_change_set(name, &id).await?;
         return Err(e);
     }
-    progress
-        .note(&format!("{title}: executing change set {change_set} ({} resource changes)", computed.changes.len()))?;
+    let stack = execute_change_set(cfn, &title, &request, &id, &computed, options, progress).await?;
+    let outcome = match kind {
+        ChangeSetKind::Create => Outcome::Created,
+        ChangeSetKind::Update => Outcome::Updated,
+    };
+    Ok(StackOutcome { outputs: stack.outputs, ..StackOutcome::new(name, &title, outcome) })
+}
+
+/// Whether the change set creates or updates the stack. A busy stack is an error; a stack left
+/// `ROLLBACK_COMPLETE` by a failed first create can only be deleted, so it is, and created again.
+async fn change_set_kind<C: Cfn>(
+    cfn: &C,
+    title: &str,
+    name: &str,
+    existing: Option<&Stack>,
+    options: &Options,
+    progress: &mut Progress<'_>,
+) -> Result<ChangeSetKind, DeployError> {
+    match existing.map(|s| &s.status) {
+        None | Some(StackStatus::ReviewInProgress) => Ok(ChangeSetKind::Create),
+        Some(status) if status.is_in_progress() => {
+            Err(DeployError::Busy { stack: name.to_string(), status: status.clone() })
+        }
+        Some(StackStatus::RollbackComplete) => {
+            progress
+                .note(&format!("{title}: deleting the stack left `ROLLBACK_COMPLETE` by an earlier failed create"))?;
+            wait::delete_stack(cfn, name, options, progress).await?;
+            Ok(ChangeSetKind::Create)
+        }
+        Some(_) => Ok(ChangeSetKind::Update),
+    }
+}
+
+/// Creates the change set and waits until it is computed: its id and changes, or `None` when there is nothing
+/// to change. A change set that failed for another reason is an error.
+async fn compute_change_set<C: Cfn>(
+    cfn: &C,
+    request: &ChangeSetRequest,
+    options: &Options,
+) -> Result<Option<(String, ChangeSet)>, DeployError> {
+    let stack = &request.stack;
+    let Some(id) = cfn.create_change_set(request).await? else { return Ok(None) };
+    let computed = wait::change_set(cfn, stack, &id, options).await?;
+    if computed.is_empty_failure() {
+        // An empty change set cannot be executed; leaving it would clutter the console.
+        cfn.delete_change_set(stack, &id).await?;
+        return Ok(None);
+    }
+    if computed.status != ChangeSetStatus::CreateComplete {
+        return Err(DeployError::ChangeSetFailed {
+            stack: stack.clone(),
+            change_set: request.name.clone(),
+            reason: computed.reason.unwrap_or_else(|| format!("status `{}`", computed.status)),
+        });
+    }
+    Ok(Some((id, computed)))
+}
+
+/// `--no-execute`: nothing is executed, so nothing needs approval; the change set stays for review (console, or
+/// `aws cloudformation execute-change-set`), as with `cdk deploy --no-execute`.
+fn prepared(
+    title: &str,
+    request: &ChangeSetRequest,
+    computed: &ChangeSet,
+    progress: &mut Progress<'_>,
+) -> Result<StackOutcome, DeployError> {
+    let changes: Vec<String> =
+        computed.changes.iter().map(|c| format!("{} {} {}", c.action, c.resource_type, c.logical_id)).collect();
+    let change_set = &request.name;
+    progress.note(&format!("{title}: change set {change_set} prepared, not executed ({} changes)", changes.len()))?;
+    Ok(StackOutcome {
+        change_set: Some(change_set.clone()),
+        changes,
+        ..StackOutcome::new(&request.stack, title, Outcome::Prepared)
+    })
+}
+
+/// Executes the computed change set and waits for the stack, printing its events; returns the deployed stack.
+async fn execute_change_set<C: Cfn>(
+    cfn: &C,
+    title: &str,
+    request: &ChangeSetRequest,
+    id: &str,
+    computed: &ChangeSet,
+    options: &Options,
+    progress: &mut Progress<'_>,
+) -> Result<Stack, DeployError> {
+    let name = &request.stack;
+    let count = computed.changes.len();
+    progress.note(&format!("{title}: executing change set {} ({count} resource changes)", request.name))?;
     for c in &computed.changes {
         progress.note(&format!("  {} {} {}", c.action, c.resource_type, c.logical_id))?;
     }
-    let seen = event_ids(cfn, name).await?;
-    cfn.execute_change_set(name, &id).await?;
-    let stack = wait_stack(cfn, name, seen, options, progress).await?;
-    let Some(stack) = stack else {
+    let seen = wait::event_ids(cfn, name).await?;
+    cfn.execute_change_set(name, id).await?;
+    let Some(stack) = wait::stack(cfn, name, seen, options, progress).await? else {
         return Err(DeployError::StackFailed {
             stack: name.clone(),
-            status: "DELETE_COMPLETE".into(),
+            status: StackStatus::DeleteComplete,
             rolled_back: true,
             reason: "the stack disappeared while deploying".into(),
         });
     };
     progress.note(&format!("{title}: {}", stack.status))?;
-    let outcome = match kind {
-        ChangeSetKind::Create => Outcome::Created,
-        ChangeSetKind::Update => Outcome::Updated,
-    };
-    Ok(StackOutcome {
-        stack: name.clone(),
-        title,
-        outcome,
-        outputs: stack.outputs,
-        ous_added: Vec::new(),
-        ous_removed: Vec::new(),
-        change_set: None,
-        changes: Vec::new(),
-    })
+    Ok(stack)
 }
 
-fn approve(
+/// Asks `approver` when `policy` says so (IAM widening is listed first); a refusal is [`DeployError::NotApproved`].
+pub(crate) fn approve(
     policy: RequireApproval,
     title: &str,
     stack: &str,
@@ -434,309 +483,6 @@ fn approve(
     } else {
         Err(DeployError::NotApproved { stack: stack.to_string(), interactive: true })
     }
-}
-
-async fn event_ids<C: Cfn>(cfn: &C, stack: &str) -> Result<BTreeSet<String>, DeployError> {
-    Ok(cfn.stack_events(stack).await?.into_iter().map(|e| e.id).collect())
-}
-
-async fn wait_change_set<C: Cfn>(cfn: &C, stack: &str, id: &str, options: &Options) -> Result<ChangeSet, DeployError> {
-    let start = tokio::time::Instant::now();
-    loop {
-        let cs = cfn.describe_change_set(stack, id).await?;
-        if !cs.is_pending() {
-            return Ok(cs);
-        }
-        if start.elapsed() > options.timeout {
-            return Err(DeployError::Timeout {
-                target: format!("change set of `{stack}`"),
-                seconds: options.timeout.as_secs(),
-            });
-        }
-        tokio::time::sleep(options.poll).await;
-    }
-}
-
-/// Polls until the stack is no longer in progress, printing each new event once. `None`: the stack is gone.
-/// A failed or rolled-back final status is an error naming the first failed resource.
-pub(crate) async fn wait_stack<C: Cfn>(
-    cfn: &C,
-    stack: &str,
-    mut seen: BTreeSet<String>,
-    options: &Options,
-    progress: &mut Progress<'_>,
-) -> Result<Option<Stack>, DeployError> {
-    let start = tokio::time::Instant::now();
-    let mut new_events = Vec::new();
-    progress.start(stack);
-    let last = loop {
-        let current = cfn.describe_stack(stack).await?;
-        // Events are listed newest first; print them oldest first.
-        for event in cfn.stack_events(stack).await?.into_iter().rev() {
-            if seen.insert(event.id.clone()) {
-                progress.event(&event)?;
-                new_events.push(event);
-            }
-        }
-        match current {
-            Some(s) if is_in_progress(&s.status) => {}
-            other => break other,
-        }
-        if start.elapsed() > options.timeout {
-            progress.finish();
-            return Err(DeployError::Timeout {
-                target: format!("stack `{stack}`"),
-                seconds: options.timeout.as_secs(),
-            });
-        }
-        tokio::time::sleep(options.poll).await;
-    };
-    progress.finish();
-    if let Some(s) = &last {
-        if is_failure(&s.status) {
-            let reason = first_failure(&new_events)
-                .or_else(|| s.reason.clone())
-                .unwrap_or_else(|| "CloudFormation gave no reason".to_string());
-            return Err(DeployError::StackFailed {
-                stack: stack.to_string(),
-                status: s.status.clone(),
-                rolled_back: s.status.contains("ROLLBACK"),
-                reason,
-            });
-        }
-    }
-    Ok(last)
-}
-
-/// `<logical id> (<type>) <status>: <reason>` of the first failed resource; cancellations caused by it are skipped.
-fn first_failure(events: &[StackEvent]) -> Option<String> {
-    events
-        .iter()
-        .filter(|e| e.status.ends_with("_FAILED"))
-        .find(|e| e.reason.as_deref().is_some_and(|r| !r.contains("cancelled")))
-        .map(|e| {
-            format!("{} ({}) {}: {}", e.logical_id, e.resource_type, e.status, e.reason.as_deref().unwrap_or_default())
-        })
-}
-
-async fn deploy_stack_set<C: Cfn>(
-    cfn: &C,
-    step: &Step,
-    request: &StackSetRequest,
-    targets: &StackSetTargets,
-    options: &Options,
-    approver: &mut dyn Approver,
-    progress: &mut Progress<'_>,
-) -> Result<StackOutcome, DeployError> {
-    let name = &request.name;
-    let title = step.title();
-    if !options.execute {
-        progress.note(&format!("{title}: not changed (--no-execute; a StackSet has no change set to prepare)"))?;
-        return Ok(StackOutcome {
-            stack: name.clone(),
-            title,
-            outcome: Outcome::NotExecuted,
-            outputs: IndexMap::new(),
-            ous_added: Vec::new(),
-            ous_removed: Vec::new(),
-            change_set: None,
-            changes: Vec::new(),
-        });
-    }
-    let mut ous_added = Vec::new();
-    let mut ous_removed = Vec::new();
-    let outcome = match cfn.describe_stack_set(name, request.call_as).await? {
-        None => {
-            approve(options.approval, &title, name, None, &step.stack.template, approver, progress)?;
-            progress.note(&format!(
-                "{title}: creating the StackSet (service-managed, auto-deployment) for {} in {}",
-                targets.ou_ids.join(", "),
-                targets.region
-            ))?;
-            cfn.create_stack_set(request).await?;
-            let op = cfn.create_stack_instances(name, targets, request.call_as).await?;
-            wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
-            Outcome::Created
-        }
-        Some(set) => {
-            let old = parse(name, &set.template)?;
-            let mut old_params = set.parameters.clone();
-            let mut new_params = request.parameters.clone();
-            old_params.sort();
-            new_params.sort();
-            let instances = cfn.list_stack_instances(name, request.call_as).await?;
-            let ous = OuChange::new(&set, &instances, &targets.ou_ids);
-            let template_changed = old != step.stack.template || old_params != new_params;
-            if template_changed {
-                approve(options.approval, &title, name, Some(&old), &step.stack.template, approver, progress)?;
-                // Update the instances that stay; the new OUs get the new template when their instances are created.
-                let update_on = match &ous {
-                    OuChange::Known { kept, .. } if !kept.is_empty() => kept.clone(),
-                    OuChange::Known { current, .. } if !current.is_empty() => current.clone(),
-                    _ => targets.ou_ids.clone(),
-                };
-                progress
-                    .note(&format!("{title}: updating the StackSet and its instances in {}", update_on.join(", ")))?;
-                let op = cfn.update_stack_set(request, &with_ous(targets, &update_on)).await?;
-                wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
-            }
-            if instances.is_empty() {
-                progress.note(&format!("{title}: no instances; adding them for {}", targets.ou_ids.join(", ")))?;
-                let op = cfn.create_stack_instances(name, targets, request.call_as).await?;
-                wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
-                if !template_changed {
-                    // Nothing else to do; the instances are what changed.
-                    return Ok(StackOutcome {
-                        stack: name.clone(),
-                        title,
-                        outcome: Outcome::Updated,
-                        outputs: IndexMap::new(),
-                        ous_added,
-                        ous_removed,
-                        change_set: None,
-                        changes: Vec::new(),
-                    });
-                }
-            } else if let OuChange::Known { added, removed, .. } = &ous {
-                if !added.is_empty() {
-                    progress
-                        .note(&format!("{title}: {} newly targeted; creating their instances", plural_ous(added)))?;
-                    let op = cfn.create_stack_instances(name, &with_ous(targets, added), request.call_as).await?;
-                    wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
-                    ous_added = added.clone();
-                }
-                if !removed.is_empty() {
-                    progress.note(&format!(
-                        "{title}: {} no longer targeted; deleting their instances and stacks (RetainStacks=false)",
-                        plural_ous(removed)
-                    ))?;
-                    let op = cfn.delete_stack_instances(name, &with_ous(targets, removed), request.call_as).await?;
-                    wait_operation(cfn, name, &op, request.call_as, options, progress).await?;
-                    ous_removed = removed.clone();
-                }
-            } else {
-                progress.note(&format!(
-                    "{title}: CloudFormation reports no OU targets for the existing instances; the instances are left \
-                     as they are (a change of `organization.target_ou_ids` is not applied)"
-                ))?;
-            }
-            if template_changed || !ous_added.is_empty() || !ous_removed.is_empty() {
-                Outcome::Updated
-            } else {
-                progress.note(&format!("{title}: no changes"))?;
-                Outcome::Unchanged
-            }
-        }
-    };
-    Ok(StackOutcome {
-        stack: name.clone(),
-        title,
-        outcome,
-        outputs: IndexMap::new(),
-        ous_added,
-        ous_removed,
-        change_set: None,
-        changes: Vec::new(),
-    })
-}
-
-/// How the configured OU targets differ from the ones the StackSet's instances were deployed to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum OuChange {
-    /// CloudFormation says which OUs are targeted (`DescribeStackSet.OrganizationalUnitIds`, or the instances'
-    /// `OrganizationalUnitId`).
-    Known {
-        /// Targeted now.
-        current: Vec<String>,
-        /// Targeted before and after.
-        kept: Vec<String>,
-        /// Configured, not targeted yet.
-        added: Vec<String>,
-        /// Targeted, no longer configured.
-        removed: Vec<String>,
-    },
-    /// CloudFormation reports no OU for the StackSet or any instance (moto 5.2.5 never does): nothing to compare.
-    Unknown,
-}
-
-impl OuChange {
-    fn new(set: &StackSet, instances: &[StackInstance], desired: &[String]) -> Self {
-        let current: BTreeSet<String> =
-            set.ou_ids.iter().cloned().chain(instances.iter().filter_map(|i| i.ou_id.clone())).collect();
-        if current.is_empty() {
-            return OuChange::Unknown;
-        }
-        let desired: BTreeSet<String> = desired.iter().cloned().collect();
-        OuChange::Known {
-            kept: current.intersection(&desired).cloned().collect(),
-            added: desired.difference(&current).cloned().collect(),
-            removed: current.difference(&desired).cloned().collect(),
-            current: current.into_iter().collect(),
-        }
-    }
-}
-
-fn with_ous(targets: &StackSetTargets, ous: &[String]) -> StackSetTargets {
-    StackSetTargets { ou_ids: ous.to_vec(), ..targets.clone() }
-}
-
-fn plural_ous(ous: &[String]) -> String {
-    match ous {
-        [one] => format!("OU {one} is"),
-        many => format!("OUs {} are", many.join(", ")),
-    }
-}
-
-/// Polls a StackSet operation to its end, then lists the instances; anything but `SUCCEEDED` is an error naming
-/// the first failed instance.
-pub(crate) async fn wait_operation<C: Cfn>(
-    cfn: &C,
-    name: &str,
-    operation_id: &str,
-    call_as: CallAs,
-    options: &Options,
-    progress: &mut Progress<'_>,
-) -> Result<Vec<StackInstance>, DeployError> {
-    let start = tokio::time::Instant::now();
-    let mut last_status = String::new();
-    progress.start(name);
-    let op = loop {
-        let op = cfn.describe_operation(name, operation_id, call_as).await?;
-        if op.status != last_status {
-            progress.operation((options.clock)(), name, operation_id, &op.status)?;
-            last_status = op.status.clone();
-        }
-        if op.is_done() {
-            break op;
-        }
-        if start.elapsed() > options.timeout {
-            progress.finish();
-            return Err(DeployError::Timeout {
-                target: format!("StackSet `{name}` operation `{operation_id}`"),
-                seconds: options.timeout.as_secs(),
-            });
-        }
-        tokio::time::sleep(options.poll).await;
-    };
-    progress.finish();
-    let instances = cfn.list_stack_instances(name, call_as).await?;
-    for instance in &instances {
-        progress.instance(name, instance)?;
-    }
-    if op.status != "SUCCEEDED" {
-        let reason = instances
-            .iter()
-            .find_map(|i| i.reason.as_ref().map(|r| format!("account {} {}: {r}", i.account, i.region)))
-            .or(op.reason)
-            .unwrap_or_else(|| "CloudFormation gave no reason".to_string());
-        return Err(DeployError::StackSetFailed {
-            stack_set: name.to_string(),
-            operation_id: operation_id.to_string(),
-            status: op.status,
-            reason,
-        });
-    }
-    Ok(instances)
 }
 
 /// The deployed template of each step (or `None`), compared with the synthesized one.

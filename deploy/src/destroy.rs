@@ -2,10 +2,14 @@
 //! StackSet), after confirmation. Secrets the runtime created (tag `rekey:managed=true`) are kept unless asked.
 
 use crate::api::{Cfn, ManagedSecrets, Org};
-use crate::deploy::{wait_operation, wait_stack, Approver, Env, Options};
+use crate::deploy::{Approver, Env, Options};
 use crate::error::DeployError;
+use crate::model::StackSetTargets;
 use crate::plan::{Placement, Step};
 use crate::progress::Progress;
+use crate::stack_set::{deployed_ous, with_ous};
+use crate::wait;
+use rekey_config::CallAs;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -73,97 +77,119 @@ pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
         progress.note(&format!("  to delete them: {MEMBER_SECRETS_HOWTO}"))?;
     }
     if !flags.force {
-        match approver.confirm("all", "Delete these stacks?") {
-            Ok(true) => {}
-            Ok(false) => return Err(DeployError::NotConfirmed { interactive: true }),
-            Err(DeployError::NotApproved { interactive, .. }) => return Err(DeployError::NotConfirmed { interactive }),
-            Err(e) => return Err(e),
-        }
+        confirm(approver)?;
     }
     let mut report = DestroyReport { secrets_unreached_accounts: unreached, ..DestroyReport::default() };
     for step in steps.iter().rev() {
-        let name = &step.stack.name;
-        let title = step.title();
-        match &step.placement {
-            Placement::Stack(role) => {
-                let cfn = match role {
-                    crate::plan::AccountRole::Deployment => env.deployment,
-                    crate::plan::AccountRole::Management => env.management,
-                };
-                if cfn.describe_stack(name).await?.is_none() {
-                    progress.note(&format!("{title}: not deployed"))?;
-                    report.absent.push(title);
-                    continue;
-                }
-                let seen: BTreeSet<String> = cfn.stack_events(name).await?.into_iter().map(|e| e.id).collect();
-                progress.note(&format!("{title}: deleting"))?;
-                cfn.delete_stack(name).await?;
-                if let Some(left) = wait_stack(cfn, name, seen, options, progress).await? {
-                    return Err(DeployError::StackFailed {
-                        stack: name.clone(),
-                        status: left.status.clone(),
-                        rolled_back: false,
-                        reason: left.reason.unwrap_or_else(|| "the stack was not deleted".into()),
-                    });
-                }
-                progress.note(&format!("{title}: deleted"))?;
-                report.deleted.push(title);
-            }
+        let deleted = match &step.placement {
+            Placement::Stack(role) => delete_stack(env.cfn(*role), step, options, progress).await?,
             Placement::StackSet { targets, call_as } => {
-                let cfn = env.management;
-                let Some(set) = cfn.describe_stack_set(name, *call_as).await? else {
-                    progress.note(&format!("{title}: not deployed"))?;
-                    report.absent.push(title);
-                    continue;
-                };
-                let instances = cfn.list_stack_instances(name, *call_as).await?;
-                if !instances.is_empty() {
-                    let mut targets = targets.clone();
-                    if targets.ou_ids.is_empty() {
-                        targets.ou_ids = vec![env.org.root_id().await?];
-                    }
-                    // The OUs deployed to may differ from the config's (an earlier config): delete them all.
-                    let ous: BTreeSet<String> = targets
-                        .ou_ids
-                        .iter()
-                        .cloned()
-                        .chain(set.ou_ids.iter().cloned())
-                        .chain(instances.iter().filter_map(|i| i.ou_id.clone()))
-                        .collect();
-                    targets.ou_ids = ous.into_iter().collect();
-                    progress.note(&format!("{title}: deleting the instances in {}", targets.ou_ids.join(", ")))?;
-                    let op = cfn.delete_stack_instances(name, &targets, *call_as).await?;
-                    wait_operation(cfn, name, &op, *call_as, options, progress).await?;
-                }
-                cfn.delete_stack_set(name, *call_as).await?;
-                progress.note(&format!("{title}: deleted"))?;
-                report.deleted.push(title);
+                delete_stack_set(env, step, targets, *call_as, options, progress).await?
             }
+        };
+        let title = step.title();
+        if deleted {
+            progress.note(&format!("{title}: deleted"))?;
+            report.deleted.push(title);
+        } else {
+            progress.note(&format!("{title}: not deployed"))?;
+            report.absent.push(title);
         }
     }
     for (account, store) in secrets {
-        let arns = store.list_managed().await?;
-        if arns.is_empty() {
-            continue;
-        }
-        if flags.delete_secrets {
-            progress.note(&format!(
-                "deleting {} secret(s) created by rekey (tag rekey:managed=true) in account {account}, without recovery window",
-                arns.len()
-            ))?;
-            for arn in arns {
-                store.delete(&arn).await?;
-                report.secrets_deleted.push(arn);
-            }
-        } else {
-            progress.note(&format!(
-                "kept {} secret(s) created by rekey (tag rekey:managed=true) in account {account}; pass --delete-secrets to delete them",
-                arns.len()
-            ))?;
-            report.secrets_kept.extend(arns);
-        }
+        managed_secrets(account, *store, flags.delete_secrets, &mut report, progress).await?;
     }
     Ok(report)
+}
+
+/// Asks before deleting anything; a refusal (or nobody to ask) is [`DeployError::NotConfirmed`].
+fn confirm(approver: &mut dyn Approver) -> Result<(), DeployError> {
+    match approver.confirm("all", "Delete these stacks?") {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(DeployError::NotConfirmed { interactive: true }),
+        Err(DeployError::NotApproved { interactive, .. }) => Err(DeployError::NotConfirmed { interactive }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes a plain stack and waits for it to go; `false` when it was not deployed.
+async fn delete_stack<C: Cfn>(
+    cfn: &C,
+    step: &Step,
+    options: &Options,
+    progress: &mut Progress<'_>,
+) -> Result<bool, DeployError> {
+    let name = &step.stack.name;
+    if cfn.describe_stack(name).await?.is_none() {
+        return Ok(false);
+    }
+    progress.note(&format!("{}: deleting", step.title()))?;
+    match wait::delete_stack(cfn, name, options, progress).await? {
+        None => Ok(true),
+        Some(left) => Err(DeployError::StackFailed {
+            stack: name.clone(),
+            status: left.status,
+            rolled_back: false,
+            reason: left.reason.unwrap_or_else(|| "the stack was not deleted".into()),
+        }),
+    }
+}
+
+/// Deletes the StackSet's instances (in every OU they were deployed to, which may be an earlier config's, and
+/// the configured ones), then the StackSet; `false` when it was not deployed.
+async fn delete_stack_set<C: Cfn, A, O: Org>(
+    env: &Env<'_, C, A, O>,
+    step: &Step,
+    targets: &StackSetTargets,
+    call_as: CallAs,
+    options: &Options,
+    progress: &mut Progress<'_>,
+) -> Result<bool, DeployError> {
+    let (cfn, name) = (env.management, &step.stack.name);
+    let Some(set) = cfn.describe_stack_set(name, call_as).await? else { return Ok(false) };
+    let instances = cfn.list_stack_instances(name, call_as).await?;
+    if !instances.is_empty() {
+        let targets = env.resolve_targets(targets).await?;
+        let mut ous = deployed_ous(&set, &instances);
+        ous.extend(targets.ou_ids.iter().cloned());
+        let targets = with_ous(&targets, &ous.into_iter().collect::<Vec<_>>());
+        progress.note(&format!("{}: deleting the instances in {}", step.title(), targets.ou_ids.join(", ")))?;
+        let op = cfn.delete_stack_instances(name, &targets, call_as).await?;
+        wait::operation(cfn, name, &op, call_as, options, progress).await?;
+    }
+    cfn.delete_stack_set(name, call_as).await?;
+    Ok(true)
+}
+
+/// Deletes (`delete`) or keeps the secrets tagged `rekey:managed=true` in one account, saying which.
+async fn managed_secrets<S: ManagedSecrets>(
+    account: &str,
+    store: &S,
+    delete: bool,
+    report: &mut DestroyReport,
+    progress: &mut Progress<'_>,
+) -> Result<(), DeployError> {
+    let arns = store.list_managed().await?;
+    if arns.is_empty() {
+        return Ok(());
+    }
+    if delete {
+        progress.note(&format!(
+            "deleting {} secret(s) created by rekey (tag rekey:managed=true) in account {account}, without recovery window",
+            arns.len()
+        ))?;
+        for arn in arns {
+            store.delete(&arn).await?;
+            report.secrets_deleted.push(arn);
+        }
+    } else {
+        progress.note(&format!(
+            "kept {} secret(s) created by rekey (tag rekey:managed=true) in account {account}; pass --delete-secrets to delete them",
+            arns.len()
+        ))?;
+        report.secrets_kept.extend(arns);
+    }
+    Ok(())
 }
 
 /// The accounts of the StackSet instances whose secrets are not reachable through `secrets`.

@@ -1,5 +1,7 @@
 //! Why a deploy, diff or destroy stopped.
 
+use crate::model::{OperationStatus, StackStatus};
+
 /// Why a deploy, diff or destroy stopped. Every variant names the stack, StackSet or object involved.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
@@ -19,7 +21,7 @@ pub enum DeployError {
         /// Stack name.
         stack: String,
         /// Final status.
-        status: String,
+        status: StackStatus,
         /// Whether CloudFormation rolled it back.
         rolled_back: bool,
         /// Status reason of the first failed resource (or of the stack).
@@ -41,7 +43,7 @@ pub enum DeployError {
         /// Stack name.
         stack: String,
         /// Its in-progress status.
-        status: String,
+        status: StackStatus,
     },
     /// A StackSet operation failed or was stopped.
     #[error("StackSet `{stack_set}` operation `{operation_id}` ended `{status}`: {reason}")]
@@ -51,7 +53,7 @@ pub enum DeployError {
         /// Operation id.
         operation_id: String,
         /// Final status.
-        status: String,
+        status: OperationStatus,
         /// First failed instance's reason (or the operation's).
         reason: String,
     },

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 struct FakeStack {
-    status: String,
+    status: StackStatus,
     template: String,
     parameters: Vec<(String, String)>,
     events: Vec<StackEvent>,
@@ -120,7 +120,7 @@ fn push_event(
         stack: stack.to_string(),
         logical_id: logical_id.to_string(),
         resource_type: resource_type.to_string(),
-        status: status.to_string(),
+        status: status.into(),
         reason: reason.map(str::to_string),
     };
     state.stacks.get_mut(stack).expect("stack exists").events.push(event);
@@ -183,12 +183,12 @@ impl Cfn for FakeCfn {
             existing.as_ref().is_some_and(|s| s.template == request.template && s.parameters == request.parameters);
         let change_set = if same {
             ChangeSet {
-                status: "FAILED".into(),
+                status: ChangeSetStatus::Failed,
                 reason: Some("The submitted information didn't contain changes. Submit different information to create a change set.".into()),
                 changes: Vec::new(),
             }
         } else {
-            ChangeSet { status: "CREATE_COMPLETE".into(), reason: None, changes }
+            ChangeSet { status: ChangeSetStatus::CreateComplete, reason: None, changes }
         };
         let id = format!("cs-{}-{}", request.stack, request.name);
         state.change_sets.insert(id.clone(), (request.clone(), change_set));
@@ -209,12 +209,12 @@ impl Cfn for FakeCfn {
         };
         let previous = state.stacks.get(stack).cloned();
         let entry = state.stacks.entry(stack.to_string()).or_insert_with(|| FakeStack {
-            status: String::new(),
+            status: StackStatus::Other(String::new()),
             template: String::new(),
             parameters: Vec::new(),
             events: Vec::new(),
         });
-        entry.status = format!("{verb}_IN_PROGRESS");
+        entry.status = format!("{verb}_IN_PROGRESS").into();
         push_event(
             &mut state,
             stack,
@@ -251,7 +251,7 @@ impl Cfn for FakeCfn {
         } else {
             s.template = request.template.clone();
             s.parameters = request.parameters.clone();
-            s.status = format!("{verb}_COMPLETE");
+            s.status = format!("{verb}_COMPLETE").into();
             push_event(&mut state, stack, stack, "AWS::CloudFormation::Stack", &format!("{verb}_COMPLETE"), None);
         }
         Ok(())
@@ -277,7 +277,7 @@ impl Cfn for FakeCfn {
     async fn describe_stack_set(&self, name: &str, _call_as: CallAs) -> Result<Option<StackSet>, DeployError> {
         Ok(self.state.borrow().stack_sets.get(name).map(|(r, _, ous)| StackSet {
             name: name.to_string(),
-            status: "ACTIVE".into(),
+            status: StackSetStatus::Active,
             template: r.template.clone(),
             parameters: r.parameters.clone(),
             ou_ids: if self.hide_ous { Vec::new() } else { ous.clone() },
@@ -298,7 +298,7 @@ impl Cfn for FakeCfn {
         self.log(format!("UpdateStackSet {} {:?}", request.name, targets.ou_ids));
         let mut state = self.state.borrow_mut();
         state.stack_sets.get_mut(&request.name).expect("exists").0 = request.clone();
-        state.operations.insert("op-update".into(), Operation { status: "SUCCEEDED".into(), reason: None });
+        state.operations.insert("op-update".into(), Operation { status: OperationStatus::Succeeded, reason: None });
         Ok("op-update".into())
     }
 
@@ -321,8 +321,8 @@ impl Cfn for FakeCfn {
                     account: account.clone(),
                     region: targets.region.clone(),
                     ou_id: Some(ou.clone()),
-                    status: "CURRENT".into(),
-                    detailed_status: Some("SUCCEEDED".into()),
+                    status: InstanceStatus::Current,
+                    detailed_status: Some(DetailedStatus::Succeeded),
                     reason: None,
                 });
             }
@@ -331,7 +331,7 @@ impl Cfn for FakeCfn {
             }
         }
         set.1.sort_by(|a, b| a.account.cmp(&b.account));
-        state.operations.insert("op-create".into(), Operation { status: "SUCCEEDED".into(), reason: None });
+        state.operations.insert("op-create".into(), Operation { status: OperationStatus::Succeeded, reason: None });
         Ok("op-create".into())
     }
 
@@ -346,7 +346,7 @@ impl Cfn for FakeCfn {
         let set = state.stack_sets.get_mut(name).expect("exists");
         set.1.retain(|i| !i.ou_id.as_ref().is_some_and(|ou| targets.ou_ids.contains(ou)));
         set.2.retain(|ou| !targets.ou_ids.contains(ou));
-        state.operations.insert("op-delete".into(), Operation { status: "SUCCEEDED".into(), reason: None });
+        state.operations.insert("op-delete".into(), Operation { status: OperationStatus::Succeeded, reason: None });
         Ok("op-delete".into())
     }
 

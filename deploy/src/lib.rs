@@ -14,6 +14,8 @@ pub mod model;
 pub mod plan;
 pub mod progress;
 pub mod sdk;
+mod stack_set;
+mod wait;
 
 pub use deploy::{deploy, diff_all, Approver, AssetUpload, DeployReport, Env, NoTerminal, Options, RequireApproval};
 pub use destroy::{destroy, DestroyOptions, DestroyReport};

@@ -80,7 +80,7 @@ impl<'w> Progress<'w> {
             Some(bar) => {
                 bar.set_message(format!("{} {} {}", event.logical_id, event.resource_type, event.status));
                 // Failures stay on screen; the rest only flashes by in the spinner.
-                if event.status.ends_with("_FAILED") {
+                if event.status.is_failed() {
                     let out = &mut *self.out;
                     bar.suspend(|| writeln!(out, "{line}"))?;
                 }

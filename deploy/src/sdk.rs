@@ -520,4 +520,3 @@ impl Session {
         out.account().map(str::to_string).ok_or_else(|| DeployError::Setup("STS returned no account id".into()))
     }
 }
-
