@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod handlers;
+pub mod integrations;
 pub mod inventory;
 pub mod ledger;
 pub mod lifecycle;

@@ -3,9 +3,11 @@
 
 pub mod clients;
 pub mod dynamodb;
+pub mod eventbridge;
 pub mod iam;
 pub mod orgs;
 pub mod secrets;
+pub mod securityhub;
 pub mod ses;
 pub mod sqs;
 pub mod sts;
