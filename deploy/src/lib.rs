@@ -20,7 +20,7 @@ mod wait;
 pub use deploy::{deploy, diff_all, Approver, AssetUpload, DeployReport, Env, NoTerminal, Options, RequireApproval};
 pub use destroy::{destroy, DestroyOptions, DestroyReport};
 pub use error::DeployError;
-pub use plan::{plan, AccountRole, Placement, StackTemplate, Step};
+pub use plan::{plan, AccountRole, Placement, StackTemplate, Step, UnknownStack};
 pub use progress::{Progress, ProgressMode};
 
 #[cfg(test)]

@@ -64,13 +64,23 @@ impl Step {
     }
 }
 
+/// A stack asked for by name that the synthesized stacks do not have (`rekey deploy NAME`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no stack named `{wanted}`; the stacks are {}", .known.join(", "))]
+pub struct UnknownStack {
+    /// The name or suffix asked for.
+    pub wanted: String,
+    /// The names of the stacks there are.
+    pub known: Vec<String>,
+}
+
 /// Orders `stacks` (VPC endpoints, inventory role, member role, main) and places each. `only` keeps the stacks
 /// whose name or id suffix (`main`, `member-role`, ...) is listed; empty keeps all.
-pub fn plan(config: &Config, stacks: &[StackTemplate], only: &[String]) -> Result<Vec<Step>, String> {
+pub fn plan(config: &Config, stacks: &[StackTemplate], only: &[String]) -> Result<Vec<Step>, UnknownStack> {
     for wanted in only {
         if !stacks.iter().any(|s| &s.name == wanted || s.id.suffix() == wanted) {
-            let known: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
-            return Err(format!("no stack named `{wanted}`; the stacks are {}", known.join(", ")));
+            let known = stacks.iter().map(|s| s.name.clone()).collect();
+            return Err(UnknownStack { wanted: wanted.clone(), known });
         }
     }
     let mut steps = Vec::new();
@@ -190,6 +200,9 @@ mod tests {
         let steps = plan(&config, &stacks(&config), &["main".into(), "rekey-inventory-role".into()]).expect("plan");
         assert_eq!(titles(&steps), ["rekey-inventory-role (management account)", "rekey-main (deployment account)"]);
         let err = plan(&config, &stacks(&config), &["nope".into()]).expect_err("unknown");
-        assert_eq!(err, "no stack named `nope`; the stacks are rekey-main, rekey-member-role, rekey-inventory-role");
+        assert_eq!(
+            err.to_string(),
+            "no stack named `nope`; the stacks are rekey-main, rekey-member-role, rekey-inventory-role"
+        );
     }
 }
