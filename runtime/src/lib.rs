@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod metrics;
 pub mod notify;
+pub mod plan_file;
 pub mod ports;
 pub mod report;
 pub mod rotation;

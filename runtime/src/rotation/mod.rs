@@ -147,6 +147,20 @@ pub async fn rotate_account_within<P: Platform>(
     now: DateTime<Utc>,
     deadline: &Deadline,
 ) -> AccountPart {
+    rotate_account_reviewed(deps, config, msg, now, deadline, &mut crate::plan_file::AccountReview::new(None)).await
+}
+
+/// Like [`rotate_account_within`], with each user's new plan screened by
+/// `review` before anything is executed (`rekey rotate --plan` runs only
+/// reviewed actions whose facts are unchanged; see [`crate::plan_file`]).
+pub async fn rotate_account_reviewed<P: Platform>(
+    deps: &RotationDeps<P>,
+    config: &Config,
+    msg: &AccountMessage,
+    now: DateTime<Utc>,
+    deadline: &Deadline,
+    review: &mut crate::plan_file::AccountReview,
+) -> AccountPart {
     let mode = EffectiveMode::resolve(config.mode, msg.dry_run);
     let mut report = AccountReport {
         run_id: msg.run_id.clone(),
@@ -189,6 +203,7 @@ pub async fn rotate_account_within<P: Platform>(
         }
     };
     let plan = lifecycle::plan(&audited.facts, &policy, now);
+    let plan = review.screen(plan, &audited.facts);
     let owner = record::new_owner(&msg.run_id);
     let exec_ctx = execute::ExecContext {
         config,
