@@ -293,6 +293,7 @@ fn rotation_statements(config: &Config) -> Vec<Statement> {
         let inventory_role = role_arn(&policies::management_account(config), &names.inventory_role);
         out.push(Statement::allow("AssumeCentralSecretStoreRole", ["sts:AssumeRole"], vec![inventory_role]));
     }
+    out.extend(policies::put_events(config));
     out
 }
 

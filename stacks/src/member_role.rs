@@ -45,6 +45,7 @@ pub fn template(config: &Config) -> (&'static str, Template) {
     if config.secrets.storage == SecretStorage::Member {
         statements.extend(policies::secret_store(config, "${AWS::AccountId}"));
     }
+    statements.extend(policies::security_hub_findings(config));
     let role = Role {
         role_name: names.member_role.clone().into(),
         description: "Assumed by the rekey rotation function of the deployment account".to_string(),

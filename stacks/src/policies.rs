@@ -122,3 +122,37 @@ pub fn sqs_consume(sid: &str, queue: &str) -> Statement {
 pub fn sqs_send(sid: &str, queue: &str) -> Statement {
     Statement::allow(sid, ["sqs:SendMessage"], vec![Expr::get_att(queue, "Arn")])
 }
+
+/// Security Hub access of the member role, in its own account, when
+/// `integrations.security_hub` is on: import rekey's findings (the account's
+/// default product only), read them back and resolve settled ones (hub).
+pub fn security_hub_findings(config: &Config) -> Vec<Statement> {
+    let hub = &config.integrations.security_hub;
+    if !hub.enabled {
+        return Vec::new();
+    }
+    let region = hub.region.as_ref().unwrap_or(&config.deployment.region);
+    vec![
+        Statement::allow(
+            "ImportRekeyFindings",
+            ["securityhub:BatchImportFindings"],
+            vec![arn(&format!("securityhub:{region}:${{AWS::AccountId}}:product/${{AWS::AccountId}}/default"))],
+        ),
+        Statement::allow(
+            "ReadAndResolveRekeyFindings",
+            ["securityhub:GetFindings", "securityhub:BatchUpdateFindings"],
+            vec![arn(&format!("securityhub:{region}:${{AWS::AccountId}}:hub/default"))],
+        ),
+    ]
+}
+
+/// `events:PutEvents` on the configured bus only, when `integrations.event_bus` is set.
+pub fn put_events(config: &Config) -> Option<Statement> {
+    let bus = config.integrations.event_bus.as_ref()?;
+    let resource = if bus.starts_with("arn:") {
+        Expr::from(bus.as_str())
+    } else {
+        arn(&format!("events:${{AWS::Region}}:${{AWS::AccountId}}:event-bus/{bus}"))
+    };
+    Some(Statement::allow("PutLifecycleEvents", ["events:PutEvents"], vec![resource]))
+}

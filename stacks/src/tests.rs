@@ -321,3 +321,46 @@ fn single_account_mode_assumes_only_the_local_member_role_and_no_vpc_permissions
         assert!(actions(role).iter().all(|a| !a.starts_with("ec2:")), "{id}: ENI actions only in VPC mode");
     }
 }
+
+/// Security Hub and EventBridge permissions exist only when their
+/// integration is on, and reach only the account's own findings and the
+/// configured bus.
+#[test]
+fn integration_permissions_only_when_on_and_only_on_their_resources() {
+    let statements = |role: &Value| -> Vec<Value> {
+        role["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap().clone())
+            .collect()
+    };
+    let granting = |template: &Value, prefix: &str| -> Vec<Value> {
+        resources(template, "AWS::IAM::Role")
+            .into_iter()
+            .flat_map(|(_, role)| statements(role))
+            .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with(prefix)))
+            .collect()
+    };
+    for config in configs() {
+        for id in [StackId::Main, StackId::MemberRole] {
+            let t = stack(&config, id);
+            assert!(granting(&t, "securityhub:").is_empty() && granting(&t, "events:").is_empty(), "{id:?}");
+        }
+    }
+    let on = Config::from_yaml_str(
+        "integrations:\n  security_hub: { enabled: true, region: eu-west-1 }\n  event_bus: rekey-events\n",
+        None,
+    )
+    .unwrap();
+    let hub = granting(&stack(&on, StackId::MemberRole), "securityhub:");
+    let hub_json = serde_json::to_string(&hub).unwrap();
+    assert_eq!(hub.len(), 2, "{hub_json}");
+    assert!(hub_json.contains("securityhub:eu-west-1:${AWS::AccountId}:product/${AWS::AccountId}/default"));
+    assert!(hub_json.contains("securityhub:eu-west-1:${AWS::AccountId}:hub/default"));
+    assert!(granting(&stack(&on, StackId::Main), "securityhub:").is_empty(), "findings are imported by members");
+    let events = granting(&stack(&on, StackId::Main), "events:");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["Action"], serde_json::json!(["events:PutEvents"]));
+    assert!(serde_json::to_string(&events[0]["Resource"]).unwrap().contains(":event-bus/rekey-events"));
+}

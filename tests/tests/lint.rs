@@ -28,7 +28,21 @@ fn write_templates(config: &Config, dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) 
 fn configs() -> Vec<(&'static str, Config)> {
     let all = Config::load(&fixture("all-options.yaml")).expect("the all-options fixture is valid");
     let single = Config::from_yaml_str("", None).expect("an empty config is valid");
-    vec![("default", Config::builtin_default()), ("all-options", all), ("single-account", single)]
+    // Security Hub and EventBridge on, so the linters see their permissions
+    // (a bus by name in organization scope, by ARN in single-account scope).
+    let integrations =
+        "integrations:\n  security_hub: { enabled: true, region: eu-west-1 }\n  event_bus: rekey-events\n";
+    let org_integrations = Config::from_yaml_str(&format!("scope: organization\n{integrations}"), None).unwrap();
+    let bus_arn = "integrations:\n  security_hub: { enabled: true }\n  \
+                   event_bus: arn:aws:events:us-east-1:123456789012:event-bus/security\n";
+    let single_integrations = Config::from_yaml_str(&format!("scope: account\n{bus_arn}"), None).unwrap();
+    vec![
+        ("default", Config::builtin_default()),
+        ("all-options", all),
+        ("single-account", single),
+        ("integrations", org_integrations),
+        ("single-account-integrations", single_integrations),
+    ]
 }
 
 fn run(command: &mut Command) -> (bool, String) {
