@@ -242,8 +242,12 @@ pub struct NewSecret {
 
 /// Secrets Manager in one account and region.
 pub trait SecretStore: Send + Sync {
-    /// `ListSecrets` filtered on the `rekey:managed` tag, all pages.
-    fn list_managed(&self) -> impl Future<Output = PortResult<Vec<SecretInfo>>> + Send;
+    /// `ListSecrets` filtered on the `rekey:managed` tag, all pages; with
+    /// `account_id` (a store shared by accounts: central storage) also on a
+    /// tag value of that account id, so the pages read do not grow with the
+    /// number of accounts. The filter is a prefix match on any tag's value,
+    /// so callers still check the `rekey:account` tag.
+    fn list_managed(&self, account_id: Option<&str>) -> impl Future<Output = PortResult<Vec<SecretInfo>>> + Send;
     /// `DescribeSecret`; `None` when it does not exist.
     fn describe(&self, name: &str) -> impl Future<Output = PortResult<Option<SecretInfo>>> + Send;
     /// `CreateSecret` with no value; returns the ARN.
@@ -252,13 +256,15 @@ pub trait SecretStore: Send + Sync {
     fn tag(&self, secret_id: &str, tags: &BTreeMap<String, String>) -> impl Future<Output = PortResult<()>> + Send;
     /// `UntagResource`.
     fn untag(&self, secret_id: &str, keys: &[String]) -> impl Future<Output = PortResult<()>> + Send;
-    /// `PutSecretValue` with `VersionStages=[AWSPENDING]` and the given token (idempotent).
+    /// `PutSecretValue` with `VersionStages=[AWSPENDING]` and the given token
+    /// (idempotent); returns the staging labels the new version carries (a
+    /// secret's first version also gets `AWSCURRENT`).
     fn put_pending(
         &self,
         secret_id: &str,
         token: &str,
         value: &SecretString,
-    ) -> impl Future<Output = PortResult<()>> + Send;
+    ) -> impl Future<Output = PortResult<Vec<String>>> + Send;
     /// `GetSecretValue` of one version.
     fn get_version(&self, secret_id: &str, version_id: &str) -> impl Future<Output = PortResult<SecretString>> + Send;
     /// `UpdateSecretVersionStage`: move `stage` to `version_id`, off `from_version` when set.

@@ -30,9 +30,14 @@ fn versions<'a>(map: impl IntoIterator<Item = (&'a String, &'a Vec<String>)>) ->
 }
 
 impl SecretStore for AwsSecrets {
-    async fn list_managed(&self) -> PortResult<Vec<SecretInfo>> {
-        let filter = Filter::builder().key(FilterNameStringType::TagKey).values(MANAGED_TAG).build();
-        let mut pages = self.client.list_secrets().filters(filter).into_paginator().send();
+    async fn list_managed(&self, account_id: Option<&str>) -> PortResult<Vec<SecretInfo>> {
+        let managed = Filter::builder().key(FilterNameStringType::TagKey).values(MANAGED_TAG).build();
+        // Filters of different keys must all match: with the account's id as
+        // a tag value, a shared store returns that account's secrets only.
+        let account = account_id.map(|id| Filter::builder().key(FilterNameStringType::TagValue).values(id).build());
+        let filters = std::iter::once(managed).chain(account).collect();
+        // 100 is the most a page may hold: fewer pages, fewer calls.
+        let mut pages = self.client.list_secrets().set_filters(Some(filters)).max_results(100).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| port_error("secretsmanager:ListSecrets", MANAGED_TAG, e))?;
@@ -110,8 +115,9 @@ impl SecretStore for AwsSecrets {
         Ok(())
     }
 
-    async fn put_pending(&self, secret_id: &str, token: &str, value: &SecretString) -> PortResult<()> {
-        self.client
+    async fn put_pending(&self, secret_id: &str, token: &str, value: &SecretString) -> PortResult<Vec<String>> {
+        let out = self
+            .client
             .put_secret_value()
             .secret_id(secret_id)
             .client_request_token(token)
@@ -120,7 +126,7 @@ impl SecretStore for AwsSecrets {
             .send()
             .await
             .map_err(|e| port_error("secretsmanager:PutSecretValue", secret_id, e))?;
-        Ok(())
+        Ok(out.version_stages().to_vec())
     }
 
     async fn get_version(&self, secret_id: &str, version_id: &str) -> PortResult<SecretString> {
@@ -213,10 +219,32 @@ mod tests {
             .build()
         });
         let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&rule]);
-        let secrets = AwsSecrets::new(client).list_managed().await.expect("all pages");
+        let secrets = AwsSecrets::new(client).list_managed(None).await.expect("all pages");
         assert_eq!(secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(secrets[0].version_with("AWSCURRENT"), Some("rekey-access-key-AKIA1"));
         assert_eq!(rule.num_calls(), 3);
+    }
+
+    /// Central storage: the account's id goes to the service as a tag-value
+    /// filter beside the managed-tag one (both must match), in full pages.
+    #[tokio::test]
+    async fn an_accounts_secrets_are_listed_with_its_id_as_a_tag_value_filter() {
+        let rule = mock!(Client::list_secrets).then_compute_output(|req| {
+            let filters: Vec<_> = req.filters().iter().map(|f| (f.key().cloned(), f.values().to_vec())).collect();
+            assert_eq!(
+                filters,
+                [
+                    (Some(FilterNameStringType::TagKey), vec![MANAGED_TAG.to_string()]),
+                    (Some(FilterNameStringType::TagValue), vec!["111111111111".to_string()]),
+                ]
+            );
+            assert_eq!(req.max_results(), Some(100));
+            ListSecretsOutput::builder().secret_list(entry("a")).build()
+        });
+        let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&rule]);
+        let secrets = AwsSecrets::new(client).list_managed(Some("111111111111")).await.expect("one page");
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(rule.num_calls(), 1);
     }
 
     #[tokio::test]

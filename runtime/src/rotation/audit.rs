@@ -28,6 +28,7 @@ use crate::lifecycle::{
 };
 use crate::ports::{IamAccount, IamUser, PortError, PortResult, ReportState, SecretInfo, SecretStore};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use rekey_config::Names;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -60,6 +61,10 @@ pub struct AuditContext<'a> {
     /// A continuation: users up to and including this name were handled by
     /// an earlier invocation and are left out (no per-user reads for them).
     pub after_user: Option<&'a str>,
+    /// The secret store holds other accounts' secrets too (central storage).
+    pub shared_store: bool,
+    /// Users whose per-user reads run at once (`runtime.concurrency.users_per_account`).
+    pub concurrency: usize,
 }
 
 /// Longest pause between two credential-report polls.
@@ -271,8 +276,10 @@ async fn complete_secret_facts<S: SecretStore>(
 pub async fn audit<I: IamAccount, S: SecretStore>(iam: &I, secrets: &S, ctx: &AuditContext<'_>) -> PortResult<Audited> {
     let report = credential_report(iam, ctx).await?;
     let users = iam.users().await?;
+    // A shared (central) store is asked for this account's secrets only.
+    let shared_store = ctx.shared_store.then_some(ctx.account_id);
     let secret_list: Vec<SecretInfo> = secrets
-        .list_managed()
+        .list_managed(shared_store)
         .await?
         .into_iter()
         // In central storage one store holds every account's secrets.
@@ -308,20 +315,30 @@ pub async fn audit<I: IamAccount, S: SecretStore>(iam: &I, secrets: &S, ctx: &Au
     // Phase 2: real key ids (and legacy secret values) for users that need them.
     let mut audited = Audited { facts: facts.clone(), user_errors: BTreeMap::new(), detailed_users: BTreeSet::new() };
     audited.facts.users.clear();
-    for mut user in facts.users {
+    // Up to `concurrency` users are read at once; `buffered` hands the
+    // results back in user order, so the facts are the same as one by one.
+    let read = |mut user: UserFacts| {
         let row = report.get(&user.user_name);
-        let needs_detail = attention.contains(&user.user_name) || has_records(&user) || (row.is_none());
-        if needs_detail {
+        let needs_detail = attention.contains(&user.user_name) || has_records(&user) || row.is_none();
+        let info = infos.get(&user.user_name).copied();
+        async move {
+            let outcome = match needs_detail {
+                true => Some(detail(iam, secrets, &mut user, row, info).await),
+                false => None,
+            };
+            (user, outcome)
+        }
+    };
+    let mut reads = futures::stream::iter(facts.users).map(read).buffered(ctx.concurrency.max(1));
+    while let Some((user, outcome)) = reads.next().await {
+        if outcome.is_some() {
             audited.detailed_users.insert(user.user_name.clone());
-            let info = infos.get(&user.user_name).copied();
-            match detail(iam, secrets, &mut user, row, info).await {
-                Ok(()) => audited.facts.users.push(user),
-                Err(e) => {
-                    audited.user_errors.insert(user.user_name.clone(), e.to_string());
-                }
+        }
+        match outcome {
+            Some(Err(e)) => {
+                audited.user_errors.insert(user.user_name.clone(), e.to_string());
             }
-        } else {
-            audited.facts.users.push(user);
+            Some(Ok(())) | None => audited.facts.users.push(user),
         }
     }
     Ok(audited)

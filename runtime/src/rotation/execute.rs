@@ -87,13 +87,36 @@ pub async fn execute_user<P: Platform>(
     user: &UserFacts,
     actions: &[PlannedAction],
 ) -> Vec<ActionReport> {
+    execute_user_storing(ctx, user, actions).await.actions
+}
+
+/// What [`execute_user_storing`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executed {
+    /// Each action's report.
+    pub actions: Vec<ActionReport>,
+    /// The secret a key was stored in, when an action stored one: the report
+    /// names it without looking it up again.
+    pub secret_arn: Option<String>,
+}
+
+/// [`execute_user`], also saying which secret a new key went to.
+pub async fn execute_user_storing<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    user: &UserFacts,
+    actions: &[PlannedAction],
+) -> Executed {
     let mut reports = Vec::with_capacity(actions.len());
+    let mut secret_arn = None;
     let mut stop: Option<String> = None;
     for action in actions {
         let result = match &stop {
             Some(why) => ActionResult::Skipped { why: why.clone() },
             None => match run(ctx, user, action).await {
-                Ok(new_key) => ActionResult::Done { new_access_key_id: new_key },
+                Ok((new_key, arn)) => {
+                    secret_arn = arn.or(secret_arn);
+                    ActionResult::Done { new_access_key_id: new_key }
+                }
                 Err(Outcome::Skipped(why)) => ActionResult::Skipped { why },
                 Err(Outcome::Failed(error)) => {
                     stop = Some(format!("not attempted: an earlier action on `{}` failed", action.access_key_id));
@@ -117,10 +140,14 @@ pub async fn execute_user<P: Platform>(
             result,
         });
     }
-    reports
+    Executed { actions: reports, secret_arn }
 }
 
-async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &PlannedAction) -> Step<Option<String>> {
+/// A done action: the key it created or promoted, and the secret it stored
+/// the key in.
+type Done = (Option<String>, Option<String>);
+
+async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &PlannedAction) -> Step<Done> {
     let name = &user.user_name;
     let key = action.access_key_id.as_str();
     let keys = ctx.iam.list_access_keys(name).await.map_err(failed)?;
@@ -137,14 +164,14 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
             if !key.is_empty() && find(key).is_none() && !keys.is_empty() {
                 return Err(Outcome::Skipped(format!("key `{key}` no longer exists")));
             }
-            rotate(ctx, user, &keys).await.map(Some)
+            rotate(ctx, user, &keys).await.map(|(new_key, arn)| (Some(new_key), Some(arn)))
         }
         ActionKind::CompleteRotation => {
             match find(key) {
                 Some(k) if k.status == KeyStatus::Active => {}
                 _ => return Err(Outcome::Skipped(format!("pending key `{key}` is no longer an active key"))),
             }
-            complete(ctx, user, key).await.map(|()| Some(key.to_string()))
+            complete(ctx, user, key).await.map(|arn| (Some(key.to_string()), Some(arn)))
         }
         ActionKind::DeleteOrphanKey => {
             let Some(k) = find(key) else {
@@ -167,7 +194,7 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
                 return Err(Outcome::Skipped(format!("key `{key}` has been stored in the user's secret since")));
             }
             delete_key(ctx, name, key).await.map_err(failed)?;
-            Ok(None)
+            Ok((None, None))
         }
         ActionKind::Deactivate => {
             match find(key) {
@@ -186,7 +213,7 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
             let tag = BTreeMap::from([(format!("{DEACTIVATED_TAG_PREFIX}{key}"), rfc3339(ctx.now))]);
             ctx.iam.tag_user(name, &tag).await.map_err(failed)?;
             ctx.iam.set_access_key_status(name, key, KeyStatus::Inactive).await.map_err(failed)?;
-            Ok(None)
+            Ok((None, None))
         }
         ActionKind::Delete => {
             match find(key) {
@@ -204,7 +231,7 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
             if !stale.is_empty() {
                 ctx.iam.untag_user(name, &stale).await.map_err(|e| failed(format!("key deleted, but {e}")))?;
             }
-            Ok(None)
+            Ok((None, None))
         }
         ActionKind::RecordInactiveSeen => {
             match find(key) {
@@ -213,7 +240,7 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
             }
             let tag = BTreeMap::from([(format!("{SEEN_INACTIVE_TAG_PREFIX}{key}"), rfc3339(ctx.now))]);
             ctx.iam.tag_user(name, &tag).await.map_err(failed)?;
-            Ok(None)
+            Ok((None, None))
         }
     }
 }
@@ -276,17 +303,39 @@ enum Claim {
     TakeOver,
 }
 
-/// A claimed secret: its ARN and the version holding `AWSCURRENT`.
+/// A claimed secret: its ARN, the version holding `AWSCURRENT`, and the
+/// secret as the claim's read-back saw it (`None` for a secret the claim
+/// created: it has no version yet).
 struct Claimed {
     arn: String,
     current: Option<String>,
+    seen: Option<SecretInfo>,
 }
 
 /// Step 1: the secret exists with its tags, policy and replicas, and this
 /// invocation holds the rotation's record.
+///
+/// A user the audit found without a secret gets one created with the record
+/// among its tags: `CreateSecret` either creates the name or fails, so the
+/// run whose create succeeded holds the record from the secret's first
+/// moment, and a concurrent run finds its lease (no read-back needed). A
+/// secret that exists (the create failed, or the audit listed it) is
+/// described, its record checked, tagged and read back.
 async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Claim) -> Step<Claimed> {
-    let names = ctx.config.names();
-    let name = names.secret_name(ctx.account_id, &user.user_name);
+    let name = ctx.config.names().secret_name(ctx.account_id, &user.user_name);
+    if let (None, Claim::Start { known_keys }) = (&user.secret, &how) {
+        let record = InFlight::start(ctx.owner, ctx.now, known_keys.clone());
+        if let Ok(arn) = ctx.secrets.create(&new_secret(ctx, user, &name, Some(&record))).await {
+            if let Err(e) = secure(ctx, user, &arn, &[]).await {
+                release(ctx, &arn).await;
+                return Err(e);
+            }
+            return Ok(Claimed { arn, current: None, seen: None });
+        }
+        // It exists (a secret of the reference solution, one created since
+        // the audit, or this create took effect although it erred): claim it
+        // as any existing secret.
+    }
     let (arn, existing) = match ctx.secrets.describe(&name).await.map_err(failed)? {
         Some(info) => (info.arn.clone(), Some(info)),
         None => create_secret(ctx, user, &name).await?,
@@ -307,20 +356,8 @@ async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Cla
             return Err(Outcome::Skipped(leased_message(&user.user_name, record)));
         }
     }
-    let extra: Vec<String> = ctx.config.secrets.extra_reader_principals.iter().map(ToString::to_string).collect();
-    ctx.secrets.put_resource_policy(&arn, &resource_policy(&user.user_arn, &extra)).await.map_err(failed)?;
     let replicas = existing.as_ref().map(|i| i.replica_regions.clone()).unwrap_or_default();
-    let missing: Vec<String> = ctx
-        .config
-        .secrets
-        .replica_regions
-        .iter()
-        .map(ToString::to_string)
-        .filter(|r| !replicas.contains(r) && r != ctx.config.deployment.region.as_str())
-        .collect();
-    if !missing.is_empty() {
-        ctx.secrets.replicate(&arn, &missing).await.map_err(failed)?;
-    }
+    secure(ctx, user, &arn, &replicas).await?;
     let record = match (how, found) {
         (Claim::TakeOver, Some(found)) => found.taken_over(ctx.owner, ctx.now),
         (Claim::TakeOver, None) => InFlight::start(ctx.owner, ctx.now, Vec::new()),
@@ -330,15 +367,10 @@ async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Cla
     // One call adopts a secret found by name (the audit lists only tagged
     // secrets, so an untagged one's pending version would never be seen
     // again) and writes the record.
-    let tags = BTreeMap::from([
-        (MANAGED_TAG.to_string(), "true".to_string()),
-        (ACCOUNT_TAG.to_string(), ctx.account_id.to_string()),
-        (USER_TAG.to_string(), user.user_name.clone()),
-        (ROTATION_STARTED_TAG.to_string(), value.clone()),
-    ]);
-    ctx.secrets.tag(&arn, &tags).await.map_err(failed)?;
-    // Read it back: of two runs that wrote at once, the one whose value
-    // stands goes on; the other leaves the user to it.
+    ctx.secrets.tag(&arn, &rekey_tags(ctx, user, Some(&record))).await.map_err(failed)?;
+    // Read it back: tags have no compare-and-set, so of two runs that wrote
+    // at once, the one whose value stands goes on; the other leaves the user
+    // to it. The same look gives the labels the promotion starts from.
     let confirmed = ctx.secrets.describe(&arn).await.map_err(failed)?;
     let confirmed = confirmed.ok_or_else(|| failed(format!("secret `{name}` disappeared while being claimed")))?;
     match confirmed.tags.get(ROTATION_STARTED_TAG) {
@@ -350,30 +382,73 @@ async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Cla
         }
         None => return Err(Outcome::Skipped("another run finished the rotation meanwhile".to_string())),
     }
-    Ok(Claimed { arn, current: confirmed.version_with(STAGE_CURRENT).map(str::to_string) })
+    let current = confirmed.version_with(STAGE_CURRENT).map(str::to_string);
+    Ok(Claimed { arn, current, seen: Some(confirmed) })
 }
 
-/// `CreateSecret`, tagged. A create that errs may have taken effect (or a
-/// concurrent run created it): look the name up before giving up.
-async fn create_secret<P: Platform>(
+/// The secret's resource policy, and replicas in the configured regions
+/// missing from `replicas`.
+async fn secure<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, arn: &str, replicas: &[String]) -> Step<()> {
+    let extra: Vec<String> = ctx.config.secrets.extra_reader_principals.iter().map(ToString::to_string).collect();
+    ctx.secrets.put_resource_policy(arn, &resource_policy(&user.user_arn, &extra)).await.map_err(failed)?;
+    let missing: Vec<String> = ctx
+        .config
+        .secrets
+        .replica_regions
+        .iter()
+        .map(ToString::to_string)
+        .filter(|r| !replicas.contains(r) && r != ctx.config.deployment.region.as_str())
+        .collect();
+    if !missing.is_empty() {
+        ctx.secrets.replicate(arn, &missing).await.map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// The tags rekey keeps on a user's secret, with the in-flight record when given.
+fn rekey_tags<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    user: &UserFacts,
+    record: Option<&InFlight>,
+) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::from([
+        (MANAGED_TAG.to_string(), "true".to_string()),
+        (ACCOUNT_TAG.to_string(), ctx.account_id.to_string()),
+        (USER_TAG.to_string(), user.user_name.clone()),
+    ]);
+    if let Some(record) = record {
+        tags.insert(ROTATION_STARTED_TAG.to_string(), record.tag_value());
+    }
+    tags
+}
+
+/// What a user's secret is created with.
+fn new_secret<P: Platform>(
     ctx: &ExecContext<'_, P>,
     user: &UserFacts,
     name: &str,
-) -> Step<(String, Option<SecretInfo>)> {
-    let secret = NewSecret {
+    record: Option<&InFlight>,
+) -> NewSecret {
+    NewSecret {
         name: name.to_string(),
         description: format!(
             "Access key of IAM user `{}` in account `{}`, rotated by rekey",
             user.user_name, ctx.account_id
         ),
         kms_key_id: ctx.config.secrets.kms_key_arn.as_ref().map(ToString::to_string),
-        tags: BTreeMap::from([
-            (MANAGED_TAG.to_string(), "true".to_string()),
-            (ACCOUNT_TAG.to_string(), ctx.account_id.to_string()),
-            (USER_TAG.to_string(), user.user_name.clone()),
-        ]),
-    };
-    match ctx.secrets.create(&secret).await {
+        tags: rekey_tags(ctx, user, record),
+    }
+}
+
+/// `CreateSecret`, tagged (no record: the claim writes it next). A create
+/// that errs may have taken effect (or a concurrent run created it): look
+/// the name up before giving up.
+async fn create_secret<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    user: &UserFacts,
+    name: &str,
+) -> Step<(String, Option<SecretInfo>)> {
+    match ctx.secrets.create(&new_secret(ctx, user, name, None)).await {
         Ok(arn) => Ok((arn, None)),
         Err(e) => match ctx.secrets.describe(name).await {
             Ok(Some(info)) => Ok((info.arn.clone(), Some(info))),
@@ -396,26 +471,37 @@ async fn release<P: Platform>(ctx: &ExecContext<'_, P>, arn: &str) {
     }
 }
 
-/// A full rotation; returns the new key id. `keys` are the user's keys as
-/// listed just before.
-async fn rotate<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, keys: &[AccessKeyInfo]) -> Step<String> {
+/// A full rotation; returns the new key id and the secret's ARN. `keys`
+/// are the user's keys as listed just before.
+async fn rotate<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    user: &UserFacts,
+    keys: &[AccessKeyInfo],
+) -> Step<(String, String)> {
     let known_keys: Vec<String> = keys.iter().map(|k| k.access_key_id.clone()).collect();
-    let Claimed { arn, current } = claim(ctx, user, Claim::Start { known_keys: known_keys.clone() }).await?;
+    let Claimed { arn, current, .. } = claim(ctx, user, Claim::Start { known_keys: known_keys.clone() }).await?;
     let new_key = match ctx.iam.create_access_key(&user.user_name).await {
         Ok(k) => k,
         Err(e) => return Err(after_failed_create(ctx, user, &arn, &known_keys, e).await),
     };
     let version = version_id_for(&new_key.access_key_id);
-    if let Err(e) = ctx.secrets.put_pending(&arn, &version, &secret_value(&user.user_name, &new_key)).await {
-        // The version may be stored although the call erred.
-        let stored = matches!(ctx.secrets.describe(&arn).await, Ok(Some(info)) if info.versions.contains_key(&version));
-        if !stored {
-            return Err(undo_unstored_key(ctx, user, &arn, &known_keys, &new_key.access_key_id, e).await);
-        }
-    }
-    verify_and_promote(ctx, &arn, &new_key.access_key_id, &new_key.secret_access_key, &version, current.as_deref())
-        .await?;
-    Ok(new_key.access_key_id)
+    // The labels the new version got: Secrets Manager makes a secret's first
+    // version AWSCURRENT by itself, so the claim's `current` may be out of date.
+    let stages = match ctx.secrets.put_pending(&arn, &version, &secret_value(&user.user_name, &new_key)).await {
+        Ok(stages) => stages,
+        Err(e) => match ctx.secrets.describe(&arn).await {
+            // The version may be stored although the call erred.
+            Ok(Some(info)) if info.versions.contains_key(&version) => info.versions[&version].clone(),
+            _ => return Err(undo_unstored_key(ctx, user, &arn, &known_keys, &new_key.access_key_id, e).await),
+        },
+    };
+    let current = match stages.iter().any(|s| s == STAGE_CURRENT) {
+        true => Some(version.as_str()),
+        false => current.as_deref(),
+    };
+    let key = &new_key.access_key_id;
+    verify_and_promote(ctx, &arn, key, &new_key.secret_access_key, &version, current, true).await?;
+    Ok((new_key.access_key_id, arn))
 }
 
 /// How often, and how far apart, a failed create looks for a concurrent
@@ -506,22 +592,21 @@ async fn undo_unstored_key<P: Platform>(
     failed(format!("{error}; the new key `{key}` was deleted again"))
 }
 
-/// Finishes a rotation a crashed run left with a pending version.
-async fn complete<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, key: &str) -> Step<()> {
-    let Claimed { arn, current } = claim(ctx, user, Claim::TakeOver).await?;
-    let version = version_id_for(key);
-    let info = ctx.secrets.describe(&arn).await.map_err(failed)?;
-    // The pending version is rekey's own or (legacy) whatever holds AWSPENDING.
-    let version = match info.as_ref().and_then(|i| i.version_with(STAGE_PENDING)) {
-        Some(v) => v.to_string(),
-        None => version,
-    };
+/// Finishes a rotation a crashed run left with a pending version; returns
+/// the secret's ARN.
+async fn complete<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, key: &str) -> Step<String> {
+    let Claimed { arn, current, seen } = claim(ctx, user, Claim::TakeOver).await?;
+    // The claim's read-back tells which version is pending: rekey's own or
+    // (legacy) whatever holds AWSPENDING.
+    let labelled = seen.as_ref().and_then(|i| i.version_with(STAGE_PENDING)).map(str::to_string);
+    let version = labelled.clone().unwrap_or_else(|| version_id_for(key));
     let value = ctx.secrets.get_version(&arn, &version).await.map_err(failed)?;
     let secret = serde_json::from_str::<serde_json::Value>(value.expose())
         .ok()
         .and_then(|v| v.get("SecretAccessKey").and_then(|s| s.as_str()).map(SecretString::new))
         .ok_or_else(|| failed(format!("pending version `{version}` of `{arn}` holds no SecretAccessKey")))?;
-    verify_and_promote(ctx, &arn, key, &secret, &version, current.as_deref()).await
+    verify_and_promote(ctx, &arn, key, &secret, &version, current.as_deref(), labelled.is_some()).await?;
+    Ok(arn)
 }
 
 /// `UpdateSecretVersionStage`, accepting an error when a fresh look shows
@@ -548,7 +633,10 @@ async fn move_stage<P: Platform>(
     }
 }
 
-/// Steps 4 and 5.
+/// Steps 4 and 5. `current` is the version holding AWSCURRENT as last seen
+/// (the claim's read-back, or the new version's own labels); a move that
+/// errs looks again before failing ([`move_stage`]). `pending` says the
+/// version carries AWSPENDING, to be removed.
 async fn verify_and_promote<P: Platform>(
     ctx: &ExecContext<'_, P>,
     arn: &str,
@@ -556,6 +644,7 @@ async fn verify_and_promote<P: Platform>(
     secret: &SecretString,
     version: &str,
     current: Option<&str>,
+    pending: bool,
 ) -> Step<()> {
     if ctx.config.secrets.verify_new_key {
         // On failure the key stays pending: the next run verifies again.
@@ -564,14 +653,10 @@ async fn verify_and_promote<P: Platform>(
             .await
             .map_err(|e| failed(format!("new key `{key_id}` is stored as AWSPENDING but did not verify: {e}")))?;
     }
-    // Read the labels again: Secrets Manager puts AWSCURRENT on a secret's
-    // first version by itself, and `current` may predate that.
-    let fresh = ctx.secrets.describe(arn).await.map_err(failed)?;
-    let current = fresh.as_ref().and_then(|i| i.version_with(STAGE_CURRENT)).or(current);
     if current != Some(version) {
         move_stage(ctx, arn, STAGE_CURRENT, Some(version), current).await?;
     }
-    if fresh.as_ref().is_none_or(|i| i.version_with(STAGE_PENDING).is_some()) {
+    if pending {
         move_stage(ctx, arn, STAGE_PENDING, None, Some(version)).await?;
     }
     ctx.secrets.untag(arn, &[ROTATION_STARTED_TAG.to_string()]).await.map_err(failed)?;

@@ -76,6 +76,11 @@ pub struct World {
     crashed: bool,
     /// Creation time of new keys.
     pub clock: DateTime<Utc>,
+    /// When set, every IAM and Secrets Manager call takes this long (on
+    /// tokio's clock, paused in tests), so calls of different users overlap.
+    pub latency: Option<std::time::Duration>,
+    /// Calls under way now, and the most there ever were at once.
+    pub in_flight: (usize, usize),
     next_key: u32,
 }
 
@@ -93,6 +98,9 @@ const MUTATING: &[&str] = &[
     "secretsmanager:PutResourcePolicy",
     "secretsmanager:ReplicateSecretToRegions",
 ];
+
+/// Secrets per `ListSecrets` page (Secrets Manager's most).
+pub const LIST_PAGE: usize = 100;
 
 /// True for operations that change state.
 pub fn is_mutating(call: &str) -> bool {
@@ -197,6 +205,18 @@ impl Fake {
     pub fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.0.lock().expect("fake world lock")
     }
+
+    /// A call's latency ([`World::latency`]), counted as in flight meanwhile.
+    async fn pause(&self) {
+        let Some(latency) = self.world().latency else { return };
+        {
+            let mut w = self.world();
+            w.in_flight.0 += 1;
+            w.in_flight.1 = w.in_flight.1.max(w.in_flight.0);
+        }
+        tokio::time::sleep(latency).await;
+        self.world().in_flight.0 -= 1;
+    }
 }
 
 /// Fake IAM of one account.
@@ -220,12 +240,14 @@ fn report_date(t: Option<DateTime<Utc>>) -> String {
 
 impl IamAccount for FakeIam {
     async fn generate_credential_report(&self) -> PortResult<ReportState> {
+        self.fake.pause().await;
         let mut w = self.fake.world();
         w.enter(&self.account, "iam:GenerateCredentialReport", &self.account)?;
         Ok(ReportState::Complete)
     }
 
     async fn credential_report(&self) -> PortResult<String> {
+        self.fake.pause().await;
         let mut w = self.fake.world();
         w.enter(&self.account, "iam:GetCredentialReport", &self.account)?;
         let mut csv = String::from(
@@ -248,6 +270,7 @@ impl IamAccount for FakeIam {
     }
 
     async fn users(&self) -> PortResult<Vec<IamUser>> {
+        self.fake.pause().await;
         let mut w = self.fake.world();
         w.enter(&self.account, "iam:GetAccountAuthorizationDetails", &self.account)?;
         Ok(w.users
@@ -264,6 +287,7 @@ impl IamAccount for FakeIam {
     }
 
     async fn list_access_keys(&self, user: &str) -> PortResult<Vec<AccessKeyInfo>> {
+        self.fake.pause().await;
         let mut w = self.fake.world();
         w.enter(&self.account, "iam:ListAccessKeys", user)?;
         let u = w.user(&self.account, "iam:ListAccessKeys", user)?;
@@ -274,6 +298,7 @@ impl IamAccount for FakeIam {
     }
 
     async fn access_key_last_used(&self, key_id: &str) -> PortResult<Option<DateTime<Utc>>> {
+        self.fake.pause().await;
         let mut w = self.fake.world();
         w.enter(&self.account, "iam:GetAccessKeyLastUsed", key_id)?;
         Ok(w.users
@@ -286,6 +311,7 @@ impl IamAccount for FakeIam {
     }
 
     async fn create_access_key(&self, user: &str) -> PortResult<NewAccessKey> {
+        self.fake.pause().await;
         let op = "iam:CreateAccessKey";
         let mut w = self.fake.world();
         w.enter(&self.account, op, user)?;
@@ -309,6 +335,7 @@ impl IamAccount for FakeIam {
     }
 
     async fn set_access_key_status(&self, user: &str, key_id: &str, status: KeyStatus) -> PortResult<()> {
+        self.fake.pause().await;
         let op = "iam:UpdateAccessKey";
         let mut w = self.fake.world();
         w.enter(&self.account, op, key_id)?;
@@ -324,6 +351,7 @@ impl IamAccount for FakeIam {
     }
 
     async fn delete_access_key(&self, user: &str, key_id: &str) -> PortResult<()> {
+        self.fake.pause().await;
         let op = "iam:DeleteAccessKey";
         let mut w = self.fake.world();
         w.enter(&self.account, op, key_id)?;
@@ -338,6 +366,7 @@ impl IamAccount for FakeIam {
     }
 
     async fn tag_user(&self, user: &str, tags: &BTreeMap<String, String>) -> PortResult<()> {
+        self.fake.pause().await;
         let op = "iam:TagUser";
         let mut w = self.fake.world();
         w.enter(&self.account, op, user)?;
@@ -347,6 +376,7 @@ impl IamAccount for FakeIam {
     }
 
     async fn untag_user(&self, user: &str, keys: &[String]) -> PortResult<()> {
+        self.fake.pause().await;
         let op = "iam:UntagUser";
         let mut w = self.fake.world();
         w.enter(&self.account, op, user)?;
@@ -383,19 +413,28 @@ fn info(name: &str, s: &FakeSecret) -> SecretInfo {
 }
 
 impl SecretStore for FakeSecrets {
-    async fn list_managed(&self) -> PortResult<Vec<SecretInfo>> {
+    /// Like Secrets Manager: a tag-value filter is a prefix match on any
+    /// tag's value; one call is logged per page of [`LIST_PAGE`].
+    async fn list_managed(&self, account_id: Option<&str>) -> PortResult<Vec<SecretInfo>> {
+        self.fake.pause().await;
         let mut w = self.fake.world();
-        w.enter(&self.account, "secretsmanager:ListSecrets", &self.region)?;
-        Ok(w.secrets
+        let listed: Vec<SecretInfo> = w
+            .secrets
             .get(&(self.account.clone(), self.region.clone()))
             .into_iter()
             .flatten()
             .filter(|(_, s)| s.tags.contains_key(super::MANAGED_TAG))
+            .filter(|(_, s)| account_id.is_none_or(|id| s.tags.values().any(|v| v.starts_with(id))))
             .map(|(n, s)| info(n, s))
-            .collect())
+            .collect();
+        for _ in 0..listed.len().div_ceil(LIST_PAGE).max(1) {
+            w.enter(&self.account, "secretsmanager:ListSecrets", &self.region)?;
+        }
+        Ok(listed)
     }
 
     async fn describe(&self, name: &str) -> PortResult<Option<SecretInfo>> {
+        self.fake.pause().await;
         match self.with("secretsmanager:DescribeSecret", name, |s| Ok(s.clone())) {
             Ok(s) => {
                 let w = self.fake.world();
@@ -409,6 +448,7 @@ impl SecretStore for FakeSecrets {
     }
 
     async fn create(&self, secret: &NewSecret) -> PortResult<String> {
+        self.fake.pause().await;
         let op = "secretsmanager:CreateSecret";
         let mut w = self.fake.world();
         w.enter(&self.account, op, &secret.name)?;
@@ -431,6 +471,7 @@ impl SecretStore for FakeSecrets {
     }
 
     async fn tag(&self, secret_id: &str, tags: &BTreeMap<String, String>) -> PortResult<()> {
+        self.fake.pause().await;
         self.with("secretsmanager:TagResource", secret_id, |s| {
             s.tags.extend(tags.clone());
             Ok(())
@@ -438,17 +479,19 @@ impl SecretStore for FakeSecrets {
     }
 
     async fn untag(&self, secret_id: &str, keys: &[String]) -> PortResult<()> {
+        self.fake.pause().await;
         self.with("secretsmanager:UntagResource", secret_id, |s| {
             s.tags.retain(|k, _| !keys.contains(k));
             Ok(())
         })
     }
 
-    async fn put_pending(&self, secret_id: &str, token: &str, value: &SecretString) -> PortResult<()> {
+    async fn put_pending(&self, secret_id: &str, token: &str, value: &SecretString) -> PortResult<Vec<String>> {
+        self.fake.pause().await;
         self.with("secretsmanager:PutSecretValue", secret_id, |s| {
             if let Some(v) = s.versions.get(token) {
                 return if v.value == value.expose() {
-                    Ok(())
+                    Ok(v.stages.clone())
                 } else {
                     Err(PortError::new(ErrorKind::Other, "secretsmanager:PutSecretValue", token, "token reused"))
                 };
@@ -461,12 +504,14 @@ impl SecretStore for FakeSecrets {
             if s.versions.is_empty() {
                 stages.push(super::STAGE_CURRENT.to_string());
             }
-            s.versions.insert(token.to_string(), FakeVersion { value: value.expose().to_string(), stages });
-            Ok(())
+            s.versions
+                .insert(token.to_string(), FakeVersion { value: value.expose().to_string(), stages: stages.clone() });
+            Ok(stages)
         })
     }
 
     async fn get_version(&self, secret_id: &str, version_id: &str) -> PortResult<SecretString> {
+        self.fake.pause().await;
         self.with("secretsmanager:GetSecretValue", secret_id, |s| {
             s.versions.get(version_id).map(|v| SecretString::new(v.value.clone())).ok_or_else(|| {
                 PortError::new(ErrorKind::NotFound, "secretsmanager:GetSecretValue", version_id, "no version")
@@ -481,6 +526,7 @@ impl SecretStore for FakeSecrets {
         version_id: Option<&str>,
         from_version: Option<&str>,
     ) -> PortResult<()> {
+        self.fake.pause().await;
         self.with("secretsmanager:UpdateSecretVersionStage", secret_id, |s| {
             let previous = (stage == super::STAGE_CURRENT).then(|| from_version.map(str::to_string)).flatten();
             if let Some(from) = from_version {
@@ -507,6 +553,7 @@ impl SecretStore for FakeSecrets {
     }
 
     async fn put_resource_policy(&self, secret_id: &str, policy: &str) -> PortResult<()> {
+        self.fake.pause().await;
         self.with("secretsmanager:PutResourcePolicy", secret_id, |s| {
             s.policy = Some(policy.to_string());
             Ok(())
@@ -514,6 +561,7 @@ impl SecretStore for FakeSecrets {
     }
 
     async fn replicate(&self, secret_id: &str, regions: &[String]) -> PortResult<()> {
+        self.fake.pause().await;
         self.with("secretsmanager:ReplicateSecretToRegions", secret_id, |s| {
             s.replicas.extend(regions.iter().cloned());
             Ok(())

@@ -15,17 +15,20 @@
 
 pub mod audit;
 pub mod execute;
+pub mod limit;
 pub mod record;
 mod rotator;
+mod users;
 
 pub use rotator::AccountRotator;
 
 use crate::lifecycle::{self, ActionKind, Policy, UserPlan};
 use crate::messages::AccountMessage;
-use crate::ports::{ErrorKind, Platform, SecretStore, SessionCredentials};
+use crate::ports::{ErrorKind, Platform, SessionCredentials};
 use crate::report::{AccountReport, AccountStatus, ActionReport, ActionResult, EffectiveMode, UserReport};
 use chrono::{DateTime, Utc};
 use rekey_config::{Config, Function, SecretStorage};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 // The tags rekey writes on secrets, named once in `rekey_config::contract`
@@ -50,13 +53,26 @@ pub struct RotationDeps<P> {
     /// Polls before the audit gives up waiting for the credential report
     /// (a bound besides its wait budget, `audit::report_wait`).
     pub report_poll_attempts: u32,
+    /// The client-side rate limiters, shared by every account this process
+    /// handles (set from the first config it is used with).
+    pub limits: Arc<OnceLock<limit::Limits>>,
 }
 
 impl<P: Platform> RotationDeps<P> {
     /// Deps with the standard credential-report wait (pauses from 2 s, within
     /// the wait budget; the poll bound is not reached first).
     pub fn new(platform: P) -> Self {
-        RotationDeps { platform, report_poll_interval: Duration::from_secs(2), report_poll_attempts: 60 }
+        RotationDeps {
+            platform,
+            report_poll_interval: Duration::from_secs(2),
+            report_poll_attempts: 60,
+            limits: Arc::default(),
+        }
+    }
+
+    /// The rate limiters, at `config`'s rates the first time.
+    pub fn limits(&self, config: &Config) -> &limit::Limits {
+        self.limits.get_or_init(|| limit::Limits::new(&config.runtime.rate_limits))
     }
 }
 
@@ -173,7 +189,9 @@ pub async fn rotate_account_reviewed<P: Platform>(
         users_omitted: 0,
         key_ages: None,
     };
-    let (iam, secrets) = match open_account(deps, config, &msg.account_id).await {
+    let central = config.secrets.storage == SecretStorage::Central;
+    let platform = limit::LimitedPlatform::new(&deps.platform, deps.limits(config), central);
+    let (iam, secrets) = match open_account(&platform, config, &msg.account_id).await {
         Ok(clients) => clients,
         Err(status) => {
             report.status = status;
@@ -181,6 +199,7 @@ pub async fn rotate_account_reviewed<P: Platform>(
         }
     };
     let names = config.names();
+    let concurrency = usize::try_from(config.runtime.concurrency.users_per_account).unwrap_or(1);
     let mut policy = Policy::for_config(config);
     policy.force_rotate = msg.force_rotate.iter().cloned().collect();
     let audit_ctx = audit::AuditContext {
@@ -194,6 +213,8 @@ pub async fn rotate_account_reviewed<P: Platform>(
         poll_attempts: deps.report_poll_attempts,
         report_wait: audit::report_wait(config),
         after_user: msg.resume_after_user.as_deref(),
+        shared_store: central,
+        concurrency,
     };
     let audited = match audit::audit(&iam, &secrets, &audit_ctx).await {
         Ok(a) => a,
@@ -210,25 +231,13 @@ pub async fn rotate_account_reviewed<P: Platform>(
         account_id: &msg.account_id,
         now,
         owner: &owner,
-        platform: &deps.platform,
+        platform: &platform,
         iam: &iam,
         secrets: &secrets,
     };
-    let mut started_a_user = false;
-    let mut continue_after = None;
-    for user_plan in plan.users {
-        let facts = audited.facts.users.iter().find(|u| u.user_name == user_plan.user_name);
-        let error = audited.user_errors.get(&user_plan.user_name).cloned();
-        let enforce = mode == EffectiveMode::Enforce && facts.is_some() && error.is_none();
-        let acts = enforce && !user_plan.actions.is_empty();
-        if acts && started_a_user && deadline.near() {
-            continue_after = report.users.last().map(|u| u.user_name.clone());
-            break;
-        }
-        started_a_user |= acts;
-        let user = report_user(&exec_ctx, &secrets, facts, user_plan, error, enforce).await;
-        report.users.push(user);
-    }
+    let covered = users::cover(&exec_ctx, &audited, plan.users, mode, deadline, concurrency).await;
+    report.users = covered.users;
+    let continue_after = covered.continue_after;
     // Users whose audit failed are not in the plan; report them anyway
     // (those this part covers: up to where it stopped).
     let covered = |user: &str| continue_after.as_deref().is_none_or(|last| user <= last);
@@ -255,14 +264,14 @@ pub async fn rotate_account_reviewed<P: Platform>(
 /// Assumes the member role and builds the account's IAM and secret-store
 /// clients; an account that cannot be entered gives its status.
 async fn open_account<P: Platform>(
-    deps: &RotationDeps<P>,
+    platform: &P,
     config: &Config,
     account_id: &str,
 ) -> Result<(P::Iam, P::Secrets), AccountStatus> {
     let names = config.names();
     let session = names.session_name(Function::Rotation);
     let member_arn = role_arn(config, account_id, &names.member_role);
-    let member = match deps.platform.assume_role(&member_arn, &session).await {
+    let member = match platform.assume_role(&member_arn, &session).await {
         Ok(c) => c,
         Err(e) if e.kind == ErrorKind::NotEnrolled => {
             return Err(AccountStatus::NotEnrolled {
@@ -271,10 +280,11 @@ async fn open_account<P: Platform>(
         }
         Err(e) => return Err(AccountStatus::Failed { error: e.to_string() }),
     };
-    let store_creds =
-        store_credentials(deps, config, &member, &session).await.map_err(|error| AccountStatus::Failed { error })?;
-    let iam = deps.platform.iam(&member);
-    let secrets = deps.platform.secrets(&store_creds, config.deployment.region.as_str());
+    let store_creds = store_credentials(platform, config, &member, &session)
+        .await
+        .map_err(|error| AccountStatus::Failed { error })?;
+    let iam = platform.iam(&member);
+    let secrets = platform.secrets(&store_creds, config.deployment.region.as_str());
     Ok((iam, secrets))
 }
 
@@ -282,7 +292,6 @@ async fn open_account<P: Platform>(
 /// or marked planned.
 async fn report_user<P: Platform>(
     exec_ctx: &execute::ExecContext<'_, P>,
-    secrets: &P::Secrets,
     facts: Option<&lifecycle::UserFacts>,
     user_plan: UserPlan,
     error: Option<String>,
@@ -293,35 +302,31 @@ async fn report_user<P: Platform>(
     let owner_email =
         config.notifications.owner_tag_key.as_ref().and_then(|k| facts.and_then(|u| u.tags.get(k))).cloned();
     let UserPlan { user_name, status, actions, warnings } = user_plan;
-    let actions = match facts {
+    let (actions, stored_in) = match facts {
         Some(facts) if act => {
-            tidy_finished_rotation(secrets, facts).await;
+            tidy_finished_rotation(exec_ctx.secrets, facts).await;
             tidy_stale_records(exec_ctx.iam, facts).await;
-            execute::execute_user(exec_ctx, facts, &actions).await
+            let done = execute::execute_user_storing(exec_ctx, facts, &actions).await;
+            (done.actions, done.secret_arn)
         }
-        _ => actions
-            .iter()
-            .map(|a| ActionReport {
-                access_key_id: a.access_key_id.clone(),
-                action: a.action,
-                reason: a.reason,
-                due: a.due,
-                result: ActionResult::Planned,
-            })
-            .collect(),
+        _ => (
+            actions
+                .iter()
+                .map(|a| ActionReport {
+                    access_key_id: a.access_key_id.clone(),
+                    action: a.action,
+                    reason: a.reason,
+                    due: a.due,
+                    result: ActionResult::Planned,
+                })
+                .collect(),
+            None,
+        ),
     };
-    let secret_arn = match secret_arn {
-        // The run that first stores a user's key also created the secret:
-        // look its ARN up (one call), so the report and the email say
-        // where the new key is.
-        None if actions.iter().any(stored_a_key) => secrets
-            .describe(&config.names().secret_name(exec_ctx.account_id, &user_name))
-            .await
-            .ok()
-            .flatten()
-            .map(|info| info.arn),
-        known => known,
-    };
+    // The run that first stores a user's key also created the secret: the
+    // executor says which, so the report and the email say where the new
+    // key is without another call.
+    let secret_arn = secret_arn.or(stored_in.filter(|_| actions.iter().any(stored_a_key)));
     let user = UserReport {
         user_name,
         status,
@@ -387,7 +392,7 @@ async fn tidy_finished_rotation<S: crate::ports::SecretStore>(secrets: &S, user:
 /// The credentials secrets are written with: the member's own, or (central
 /// storage) the inventory role's in the central account.
 async fn store_credentials<P: Platform>(
-    deps: &RotationDeps<P>,
+    platform: &P,
     config: &Config,
     member: &SessionCredentials,
     session: &str,
@@ -397,13 +402,10 @@ async fn store_credentials<P: Platform>(
     }
     let central = match central_account(config) {
         Some(a) => a,
-        None => deps.platform.caller_account().await.map_err(|e| e.to_string())?,
+        None => platform.caller_account().await.map_err(|e| e.to_string())?,
     };
     let arn = role_arn(config, &central, &config.names().inventory_role);
-    deps.platform
-        .assume_role(&arn, session)
-        .await
-        .map_err(|e| format!("central secret storage: cannot assume `{arn}`: {e}"))
+    platform.assume_role(&arn, session).await.map_err(|e| format!("central secret storage: cannot assume `{arn}`: {e}"))
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ fn msg() -> AccountMessage {
 }
 
 fn deps(fake: &Fake) -> RotationDeps<Fake> {
-    RotationDeps { platform: fake.clone(), report_poll_interval: Duration::ZERO, report_poll_attempts: 3 }
+    RotationDeps { report_poll_interval: Duration::ZERO, report_poll_attempts: 3, ..RotationDeps::new(fake.clone()) }
 }
 
 async fn run_at(fake: &Fake, now: DateTime<Utc>) -> AccountReport {
