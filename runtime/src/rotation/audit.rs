@@ -9,7 +9,8 @@
 //! - `GetAccountAuthorizationDetails` (filter `User`, all pages): users,
 //!   tags and group membership, hence every exemption-group member;
 //! - `ListSecrets` filtered on `rekey:managed` (all pages): secrets with
-//!   tags and version stages.
+//!   tags and version stages; in central storage also on the account's id
+//!   as a tag value, so the pages read do not grow with the organization.
 //!
 //! Per-user reads happen only for users that need attention. Each user is
 //! first planned from the report alone (the report has no key ids, so keys
@@ -19,6 +20,8 @@
 //! (+ `GetAccessKeyLastUsed` for a key the report does not show) and, for a
 //! secret rekey did not write, `GetSecretValue` of its current and pending
 //! versions. A user whose reads fail is recorded and the account goes on.
+//! Up to `runtime.concurrency.users_per_account` users are read at once;
+//! results are taken in user order, so the facts do not depend on it.
 
 use super::record::InFlight;
 use super::{ACCOUNT_TAG, ROTATION_STARTED_TAG, STAGE_CURRENT, STAGE_PENDING, VERSION_PREFIX};
