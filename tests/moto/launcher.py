@@ -22,6 +22,8 @@ why the moto version is pinned):
 """
 
 import datetime
+import email
+import email.policy
 import json
 import logging
 import os
@@ -57,6 +59,24 @@ def _check_existing_idempotent(self, secret_name, client_request_token, secret_s
 SecretsManagerBackend._check_with_existing_secrets_and_versions = _check_existing_idempotent
 
 
+def parse_raw(m):
+    """A raw MIME mail in the simple mail's shape (the HTML part as the
+    body, else the text part), plus its attachments as text."""
+    msg = email.message_from_string(m.raw_data, policy=email.policy.default)
+    body = msg.get_body(preferencelist=("html", "plain"))
+    attachments = [
+        {"filename": a.get_filename(), "content": a.get_content()} for a in msg.iter_attachments()
+    ]
+    return {
+        "id": m.id,
+        "source": m.source,
+        "subject": str(msg["subject"] or ""),
+        "body": body.get_content() if body is not None else "",
+        "destinations": {"ToAddresses": [str(msg["to"])] if msg["to"] else list(m.destinations)},
+        "attachments": attachments,
+    }
+
+
 def find_key(account_id, access_key_id):
     for partition in ("aws", "global"):
         try:
@@ -90,11 +110,13 @@ class Control(BaseHTTPRequestHandler):
             backend = ses_backends[query["account_id"]][query.get("region", "us-east-1")]
         except KeyError as e:
             return self.reply(400, {"error": f"missing or unknown {e}"})
-        mail = [
-            {"id": m.id, "source": m.source, "subject": m.subject, "body": m.body, "destinations": m.destinations}
-            for m in backend.sent_messages
-            if hasattr(m, "subject")  # simple mail; raw and templated mail have no subject attribute
-        ]
+        mail = []
+        for m in backend.sent_messages:
+            if hasattr(m, "subject"):  # simple mail
+                mail.append({"id": m.id, "source": m.source, "subject": m.subject, "body": m.body,
+                             "destinations": m.destinations, "attachments": []})
+            elif hasattr(m, "raw_data"):  # raw MIME mail (digests with an attachment)
+                mail.append(parse_raw(m))
         return self.reply(200, mail)
 
     def do_POST(self):

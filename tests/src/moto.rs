@@ -210,8 +210,10 @@ impl Moto {
         assert_eq!(status, 200, "backdate {body} failed: {text}");
     }
 
-    /// The simple SES mail sent from `account_id` in `region`, oldest first:
-    /// `[{"id", "source", "subject", "body", "destinations": {"ToAddresses", ...}}]`
+    /// The SES mail sent from `account_id` in `region`, oldest first:
+    /// `[{"id", "source", "subject", "body", "destinations": {"ToAddresses", ...},
+    /// "attachments": [{"filename", "content"}]}]`; raw MIME mail (a digest with
+    /// its report attached) is parsed into the same shape, its HTML part as `body`
     /// (the launcher's `/sent-mail`; works when [`Moto::data_json`] cannot).
     pub fn sent_mail(&self, account_id: &str, region: &str) -> Vec<serde_json::Value> {
         let path = format!("/sent-mail?account_id={account_id}&region={region}");

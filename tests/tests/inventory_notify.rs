@@ -259,13 +259,10 @@ async fn notifier_sends_escaped_digests_without_secrets_through_ses() {
         send_digest(&config, &renderer, &mailer, m).await.expect("sent");
     }
 
-    let data = moto.data_json();
-    let sent: Vec<&serde_json::Value> = data["ses"]["Message"]
-        .as_array()
-        .expect("moto keeps sent mail")
-        .iter()
-        .filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(&acct)))
-        .collect();
+    // Simple and raw mail alike (the admin's digest carries the report).
+    let all = moto.sent_mail(&acct, rekey_e2e::moto::REGION);
+    let sent: Vec<&serde_json::Value> =
+        all.iter().filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(&acct))).collect();
     let to = |m: &serde_json::Value| m["destinations"]["ToAddresses"][0].as_str().unwrap_or_default().to_string();
     let mut recipients: Vec<String> = sent.iter().map(|m| to(m)).collect();
     recipients.sort();
@@ -274,7 +271,11 @@ async fn notifier_sends_escaped_digests_without_secrets_through_ses() {
         assert_eq!(m["source"], sender);
         let body = m["body"].as_str().unwrap();
         assert!(!body.contains(secret_value), "a secret value reached an email");
-        assert!(body.contains(&format!("aws secretsmanager get-secret-value --secret-id {arn}")), "{body}");
+        assert!(body.contains("aws secretsmanager get-secret-value --secret-id SECRET_ARN"), "{body}");
+        assert!(body.contains(&arn), "{body}");
+        for a in m["attachments"].as_array().unwrap() {
+            assert!(!a["content"].as_str().unwrap().contains(secret_value), "a secret value reached an attachment");
+        }
         if to(m) == admin {
             assert_eq!(m["subject"], format!("rekey e2e {acct} enforce: 1"));
             assert!(!body.contains("<script>"), "{body}");
@@ -390,19 +391,35 @@ async fn scheduled_run_flows_through_both_queues_into_the_mailbox() {
     assert_eq!(kinds, [NotifierMessage::RunComplete { run_id: queued.run_id.clone() }]);
     let response = notifier::handle(events, &notifier).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    let data = moto.data_json();
-    let to_admin: Vec<&serde_json::Value> = data["ses"]["Message"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["destinations"]["ToAddresses"][0] == admin)
-        .collect();
+    let mail = moto.sent_mail(&mgmt, rekey_e2e::moto::REGION);
+    let to_admin: Vec<&serde_json::Value> =
+        mail.iter().filter(|m| m["destinations"]["ToAddresses"][0] == admin).collect();
     assert_eq!(to_admin.len(), 1, "one digest for the whole run");
     assert_eq!(to_admin[0]["subject"], "[rekey] IAM access keys (enforce): 2 item(s) in 2 account(s)");
     let body = to_admin[0]["body"].as_str().unwrap();
     for m in &members {
         assert!(body.contains(m.as_str()), "{body}");
     }
+    // The full report arrives attached and parses as CSV: one row per line
+    // of the accounts' reports, as recorded in the ledger.
+    let reports = ledger_table.account_reports(&queued.run_id).await.unwrap();
+    let expected: usize = reports.iter().map(|r| r.rows().count()).sum();
+    assert!(expected >= 2, "each account rotated alice's key");
+    let attachments = to_admin[0]["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1, "{attachments:?}");
+    assert_eq!(attachments[0]["filename"], format!("rekey-{}.csv", queued.run_id));
+    let csv_text = attachments[0]["content"].as_str().unwrap();
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    assert_eq!(reader.headers().unwrap().get(4), Some("action"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a CSV row")).collect();
+    assert_eq!(rows.len(), expected, "{csv_text}");
+    for m in &members {
+        assert!(
+            rows.iter().any(|r| &r[0] == m && &r[2] == "alice" && &r[4] == "rotate" && &r[7] == "done"),
+            "{csv_text}"
+        );
+    }
+    assert!(body.contains(&format!("is attached as rekey-{}.csv", queued.run_id)), "{body}");
     let run = ledger_table.run_state(&queued.run_id).await.unwrap().expect("the run is in the ledger");
     assert_eq!((run.done, run.closed_by), (2, Some(Closer::Complete)));
 }

@@ -11,6 +11,10 @@ use crate::messages::{Digest, RecipientKind};
 use crate::report::{merge_bands, AccountReport, AccountStatus, ActionResult, AgeBands, EffectiveMode, RowKind};
 use serde::Serialize;
 
+/// Items of "needs a person" shown in a digest whose detail is not inline:
+/// a screenful or two; the attachment has every one.
+pub const NEEDS_PERSON_SHOWN: usize = 100;
+
 /// Everything a template can use. A digest covers every account of a run
 /// the recipient may see: the line lists are flat, each line naming its
 /// account, and `accounts` lists the accounts themselves.
@@ -58,8 +62,12 @@ pub struct EmailContext {
     /// The same counts as labelled lines, in reading order.
     pub outcomes: Vec<OutcomeLine>,
     /// What needs a person: manual actions, failures, accounts that failed
-    /// or did not report, exemptions that ended (all of them).
+    /// or did not report, exemptions that ended; all of them when the detail
+    /// is inline, else the first [`NEEDS_PERSON_SHOWN`] (the rest are in the
+    /// attachment).
     pub needs_person: Vec<PersonLine>,
+    /// Items needing a person beyond those in `needs_person`.
+    pub needs_person_more: usize,
     /// True when the per-key detail is in the body (the digest covers at
     /// most `notifications.inline_account_limit` accounts); otherwise the
     /// body has one row per account and the detail is in the attachment.
@@ -366,6 +374,7 @@ impl EmailContext {
             summary: Summary::default(),
             outcomes: Vec::new(),
             needs_person: Vec::new(),
+            needs_person_more: 0,
             detail_inline: digest.sections.len() + digest.missing_account_ids.len() <= inline_account_limit,
             account_rows: Vec::new(),
             age_bands: Vec::new(),
@@ -500,6 +509,10 @@ impl EmailContext {
             bands = merge_bands(bands, section.report.key_ages.as_ref());
         }
         s.needs_person = self.needs_person.len() as u64;
+        if !self.detail_inline && self.needs_person.len() > NEEDS_PERSON_SHOWN {
+            self.needs_person_more = self.needs_person.len() - NEEDS_PERSON_SHOWN;
+            self.needs_person.truncate(NEEDS_PERSON_SHOWN);
+        }
         s.accounts_without_result = digest.missing_account_ids.len() as u64;
         self.summary = s;
         self.outcomes = outcomes(&s, self.audit);

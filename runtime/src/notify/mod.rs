@@ -74,4 +74,6 @@ pub async fn send_digest<M: Mailer>(
 }
 
 #[cfg(test)]
+mod layout_tests;
+#[cfg(test)]
 pub(crate) mod tests;
