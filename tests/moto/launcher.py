@@ -34,6 +34,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 from moto.secretsmanager.models import ReplicaSecret, SecretsManagerBackend
+from moto.securityhub import urls as securityhub_urls
+from moto.securityhub.models import SecurityHubBackend
+from moto.securityhub.responses import SecurityHubResponse
 from moto.server import ThreadedMotoServer
 from moto.ses.models import ses_backends
 
@@ -75,6 +78,46 @@ def parse_raw(m):
         "destinations": {"ToAddresses": [str(msg["to"])] if msg["to"] else list(m.destinations)},
         "attachments": attachments,
     }
+
+
+# moto 5.2.5 has no BatchUpdateFindings, which rekey uses to resolve the
+# findings it settled (a finding provider cannot change the workflow status
+# through BatchImportFindings once a finding exists). This adds it for the
+# workflow status only, and, as Security Hub does, a finding whose compliance
+# goes from PASSED back to FAILED has its workflow reset to NEW.
+def _batch_update_findings(self):
+    params = json.loads(self.body or "{}")
+    status = (params.get("Workflow") or {}).get("Status")
+    processed, unprocessed = [], []
+    for ident in params.get("FindingIdentifiers", []):
+        finding = next((f for f in self.securityhub_backend.findings if f.id == ident.get("Id")), None)
+        if finding is None:
+            unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "FindingNotFound", "ErrorMessage": "no such finding"})
+            continue
+        if status:
+            finding.data["Workflow"] = {"Status": status}
+            finding.data["WorkflowState"] = status
+        processed.append(ident)
+    return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+
+SecurityHubResponse.batch_update_findings = _batch_update_findings
+securityhub_urls.url_paths["{0}/findings/batchupdate$"] = SecurityHubResponse.dispatch
+
+_batch_import = SecurityHubBackend.batch_import_findings
+
+
+def _batch_import_reopening(self, findings):
+    for data in findings:
+        old = next((f for f in self.findings if f.id == data.get("Id")), None)
+        was = ((old.data.get("Compliance") or {}).get("Status")) if old else None
+        now = (data.get("Compliance") or {}).get("Status")
+        if old is not None and was == "PASSED" and now in ("FAILED", "WARNING", "NOT_AVAILABLE"):
+            old.data["Workflow"] = {"Status": "NEW"}
+    return _batch_import(self, findings)
+
+
+SecurityHubBackend.batch_import_findings = _batch_import_reopening
 
 
 def find_key(account_id, access_key_id):

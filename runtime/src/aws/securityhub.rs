@@ -11,7 +11,7 @@ use super::port_error;
 use super::sts::AwsPlatform;
 use crate::integrations::findings::{product_arn, Compliance, FINDING_TYPE, GENERATOR_ID};
 use crate::integrations::{EntryError, Finding, FindingsAccounts, FindingsSink, OpenFinding};
-use crate::ports::{Platform, PortResult};
+use crate::ports::{ErrorKind, Platform, PortError, PortResult};
 use aws_config::SdkConfig;
 use aws_sdk_securityhub::types::{
     AwsIamAccessKeyDetails, AwsIamUserDetails, AwsSecurityFinding, AwsSecurityFindingFilters,
@@ -84,6 +84,44 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The finding's `AwsIamAccessKey` resource. A `Resource` is about 31 KB
+/// (its `ResourceDetails` holds every resource type inline) and each builder
+/// step moves it, so each resource is built in a frame of its own
+/// (`inline(never)`): built together they overflowed a 2 MB thread stack.
+#[inline(never)]
+fn access_key_resource(f: &Finding) -> Resource {
+    let details = AwsIamAccessKeyDetails::builder()
+        .access_key_id(&f.access_key_id)
+        .account_id(&f.account_id)
+        .principal_name(&f.user_name)
+        .principal_type("IAMUser")
+        .build();
+    Resource::builder()
+        .r#type("AwsIamAccessKey")
+        .id(&f.access_key_id)
+        .partition(Partition::from(f.partition.as_str()))
+        .region(&f.region)
+        .details(ResourceDetails::builder().aws_iam_access_key(details).build())
+        .build()
+}
+
+/// The finding's `AwsIamUser` resource (see [`access_key_resource`] on its size).
+#[inline(never)]
+fn user_resource(f: &Finding) -> Resource {
+    let user_arn = format!("arn:{}:iam::{}:user/{}", f.partition, f.account_id, f.user_name);
+    Resource::builder()
+        .r#type("AwsIamUser")
+        .id(user_arn)
+        .partition(Partition::from(f.partition.as_str()))
+        .region(&f.region)
+        .details(
+            ResourceDetails::builder()
+                .aws_iam_user(AwsIamUserDetails::builder().user_name(&f.user_name).build())
+                .build(),
+        )
+        .build()
+}
+
 /// rekey's finding as ASFF.
 pub fn to_asff(f: &Finding, product_arn: &str) -> AwsSecurityFinding {
     let label = SeverityLabel::from(f.severity.as_str());
@@ -91,37 +129,6 @@ pub fn to_asff(f: &Finding, product_arn: &str) -> AwsSecurityFinding {
         Compliance::Failed => ComplianceStatus::Failed,
         Compliance::Passed => ComplianceStatus::Passed,
     };
-    let partition = Partition::from(f.partition.as_str());
-    let user_arn = format!("arn:{}:iam::{}:user/{}", f.partition, f.account_id, f.user_name);
-    let key = Resource::builder()
-        .r#type("AwsIamAccessKey")
-        .id(&f.access_key_id)
-        .partition(partition.clone())
-        .region(&f.region)
-        .details(
-            ResourceDetails::builder()
-                .aws_iam_access_key(
-                    AwsIamAccessKeyDetails::builder()
-                        .access_key_id(&f.access_key_id)
-                        .account_id(&f.account_id)
-                        .principal_name(&f.user_name)
-                        .principal_type("IAMUser")
-                        .build(),
-                )
-                .build(),
-        )
-        .build();
-    let user = Resource::builder()
-        .r#type("AwsIamUser")
-        .id(user_arn)
-        .partition(partition)
-        .region(&f.region)
-        .details(
-            ResourceDetails::builder()
-                .aws_iam_user(AwsIamUserDetails::builder().user_name(&f.user_name).build())
-                .build(),
-        )
-        .build();
     AwsSecurityFinding::builder()
         .schema_version("2018-10-08")
         .id(&f.id)
@@ -145,8 +152,7 @@ pub fn to_asff(f: &Finding, product_arn: &str) -> AwsSecurityFinding {
         .remediation(
             Remediation::builder().recommendation(Recommendation::builder().text(&f.remediation).build()).build(),
         )
-        .resources(key)
-        .resources(user)
+        .set_resources(Some(resources(f)))
         .compliance(aws_sdk_securityhub::types::Compliance::builder().status(compliance).build())
         .record_state(RecordState::Active)
         .product_fields(USER_FIELD, &f.user_name)
@@ -154,6 +160,15 @@ pub fn to_asff(f: &Finding, product_arn: &str) -> AwsSecurityFinding {
         .product_fields(REASON_FIELD, &f.reason)
         .product_fields(RUN_FIELD, &f.run_id)
         .build()
+}
+
+/// Both resources, each built in its own frame.
+#[inline(never)]
+fn resources(f: &Finding) -> Vec<Resource> {
+    let mut out = Vec::with_capacity(2);
+    out.push(access_key_resource(f));
+    out.push(user_resource(f));
+    out
 }
 
 /// An open rekey finding from ASFF; `None` for anything else (another
@@ -184,28 +199,67 @@ pub fn from_asff(f: &AwsSecurityFinding, account_id: &str) -> Option<OpenFinding
     })
 }
 
+/// Stack of the thread that reads findings: the SDK deserializes each
+/// finding's resources (`Resource` is about 31 KB, with every resource type
+/// inline) in frames that need several MB in a debug build, more than a
+/// runtime worker thread has (2 MB). The memory is reserved, and only the
+/// pages used are touched.
+const READ_STACK_BYTES: usize = 256 << 20;
+
+/// Runs `work` to completion on a thread of its own with [`READ_STACK_BYTES`]
+/// of stack (and a runtime of its own), without blocking the caller's.
+async fn on_large_stack<F, Fut, T>(work: F) -> PortResult<T>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = PortResult<T>>,
+    T: Send + 'static,
+{
+    let fail = |message: String| PortError::new(ErrorKind::Other, "securityhub:GetFindings", "reader thread", message);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("rekey-findings-reader".into())
+        .stack_size(READ_STACK_BYTES)
+        .spawn(move || {
+            let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(work()),
+                Err(e) => {
+                    Err(PortError::new(ErrorKind::Other, "securityhub:GetFindings", "reader thread", e.to_string()))
+                }
+            };
+            let _ = tx.send(result);
+        })
+        .map_err(|e| fail(e.to_string()))?;
+    rx.await.map_err(|_| fail("the reader thread stopped without an answer".into()))?
+}
+
+/// rekey's open findings about `account_id`, all pages.
+async fn read_open(client: &Client, product_arn: &str, account_id: &str) -> PortResult<Vec<OpenFinding>> {
+    let filters = AwsSecurityFindingFilters::builder()
+        .product_arn(equals(product_arn))
+        .generator_id(equals(GENERATOR_ID))
+        .aws_account_id(equals(account_id))
+        .compliance_status(equals("FAILED"))
+        .record_state(equals("ACTIVE"))
+        .build();
+    let mut pages = client.get_findings().filters(filters).max_results(100).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| port_error("securityhub:GetFindings", account_id, e))?;
+        // Filtered again here: the result must not depend on how faithfully
+        // a service (or an emulator) applies the filters.
+        out.extend(page.findings().iter().filter_map(|f| from_asff(f, account_id)));
+    }
+    Ok(out)
+}
+
 fn equals(value: &str) -> StringFilter {
     StringFilter::builder().value(value).comparison(StringFilterComparison::Equals).build()
 }
 
 impl FindingsSink for SecurityHubSink {
     async fn open_findings(&self, account_id: &str) -> PortResult<Vec<OpenFinding>> {
-        let filters = AwsSecurityFindingFilters::builder()
-            .product_arn(equals(&self.product_arn))
-            .generator_id(equals(GENERATOR_ID))
-            .aws_account_id(equals(account_id))
-            .compliance_status(equals("FAILED"))
-            .record_state(equals("ACTIVE"))
-            .build();
-        let mut pages = self.client.get_findings().filters(filters).max_results(100).into_paginator().send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| port_error("securityhub:GetFindings", account_id, e))?;
-            // Filtered again here: the result must not depend on how
-            // faithfully a service (or an emulator) applies the filters.
-            out.extend(page.findings().iter().filter_map(|f| from_asff(f, account_id)));
-        }
-        Ok(out)
+        let (client, product, account) = (self.client.clone(), self.product_arn.clone(), account_id.to_string());
+        on_large_stack(move || async move { read_open(&client, &product, &account).await }).await
     }
 
     async fn import(&self, findings: &[Finding]) -> PortResult<Vec<EntryError>> {
