@@ -129,7 +129,11 @@ pub async fn run<D: Directory, R: AccountRotator, M: Mailer>(
         }
     }
     let mode = EffectiveMode::resolve(config.mode, options.dry_run);
-    Ok(RunOutcome { report: RunReport { run_id: options.run_id.clone(), mode, accounts: reports }, emails })
+    let report = RunReport { run_id: options.run_id.clone(), mode, accounts: reports };
+    if !options.dry_run {
+        deps.rotator.run_completed(&report, options.now).await;
+    }
+    Ok(RunOutcome { report, emails })
 }
 
 /// Every account through the rotator, at most `concurrency` at once.

@@ -63,6 +63,10 @@ impl AccountRotator for CoreRotator {
         crate::integrations::publish_part(&self.publisher, message, &part.report, through, now).await;
         part
     }
+
+    async fn run_completed(&self, report: &crate::report::RunReport, now: DateTime<Utc>) {
+        self.publisher.run_completed(&report.run_id, report.mode, &report.accounts, 0, now).await;
+    }
 }
 
 /// The inventory role in the management account.

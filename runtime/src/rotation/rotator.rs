@@ -27,4 +27,12 @@ pub trait AccountRotator {
         let _ = deadline;
         async move { AccountPart { report: self.rotate(message, now).await, continue_after: None } }
     }
+
+    /// Called once an in-process run has processed every account (the
+    /// real rotator announces `Run Completed` on the configured event bus);
+    /// nothing by default.
+    fn run_completed(&self, report: &crate::report::RunReport, now: DateTime<Utc>) -> impl Future<Output = ()> {
+        let _ = (report, now);
+        async {}
+    }
 }
