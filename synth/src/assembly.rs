@@ -20,9 +20,13 @@
 //! end, so a failed synth leaves the previous assembly as it was. Nothing in
 //! it depends on the clock or the machine: the same inputs give the same bytes.
 
+pub mod manifest;
+
 use crate::asset::{sha256_hex, PackagedAsset};
+use indexmap::IndexMap;
+use manifest::*;
 use rekey_config::{Config, ConfigFile, StackId};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -146,129 +150,120 @@ pub struct Written {
 /// Pure: [`write`] puts exactly these on disk.
 pub fn render(assembly: &Assembly) -> Result<Vec<(String, Vec<u8>)>, AssemblyError> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut artifacts = Map::new();
-    let config_entry = assembly.config_json.as_ref().map(|text| {
-        let bytes = text.clone().into_bytes();
-        let entry = json!({
-            CONFIG_METADATA_PATH: [{ "type": CONFIG_METADATA_TYPE, "data": { "file": CONFIG_FILE, "sha256": sha256_hex(&bytes) } }]
-        });
-        (bytes, entry)
+    let mut artifacts = IndexMap::new();
+    let config = assembly.config_json.as_ref().map(|text| text.clone().into_bytes());
+    let config_metadata = config.as_ref().map(|bytes| {
+        let data = ConfigRef { file: CONFIG_FILE.into(), sha256: sha256_hex(bytes) };
+        let entry = MetadataEntry {
+            kind: CONFIG_METADATA_TYPE.into(),
+            data: serde_json::to_value(data).expect("a config reference serializes"),
+        };
+        IndexMap::from([(CONFIG_METADATA_PATH.to_string(), vec![entry])])
     });
     for stack in &assembly.stacks {
         let template_file = format!("{}.template.json", stack.name);
-        let mut template_json = stack.template_json.clone().into_bytes();
-        if !template_json.ends_with(b"\n") {
-            template_json.push(b'\n');
-        }
+        let template_json = with_newline(&stack.template_json);
         let template_hash = sha256_hex(&template_json);
-        let uses_bootstrap = stack.uses_lambda_asset && matches!(assembly.publishing, Publishing::Bootstrap { .. });
-
-        let mut properties = Map::new();
-        properties.insert("templateFile".into(), json!(template_file));
-        properties.insert("stackName".into(), json!(stack.name));
-        if !assembly.tags.is_empty() {
-            properties.insert("tags".into(), json!(assembly.tags));
-        }
-        properties.insert("terminationProtection".into(), json!(false));
-        properties.insert("validateOnSynth".into(), json!(false));
-        let mut dependencies: Vec<String> = stack.dependencies.clone();
-
+        let mut artifact = StackArtifact {
+            environment: stack.environment.uri(),
+            properties: StackProperties {
+                template_file: Some(template_file.clone()),
+                stack_name: Some(stack.name.clone()),
+                tags: assembly.tags.clone(),
+                ..StackProperties::default()
+            },
+            metadata: config_metadata.clone().unwrap_or_default(),
+            dependencies: stack.dependencies.clone(),
+            display_name: Some(stack.name.clone()),
+        };
         if stack.uses_lambda_asset {
             let packaged =
                 assembly.lambda_asset.as_ref().ok_or_else(|| AssemblyError::MissingAsset(stack.name.clone()))?;
-            let assets_id = format!("{}.assets", stack.name);
-            let assets_file = format!("{assets_id}.json");
-            let manifest = asset_manifest(
-                &assembly.publishing,
-                packaged,
-                uses_bootstrap.then_some((&template_file, &template_hash)),
-            );
-            files.push((assets_file.clone(), pretty(&manifest)));
-            let mut asset_props = Map::new();
-            asset_props.insert("file".into(), json!(assets_file));
+            let (assets_id, assets) = asset_artifact(&assembly.publishing, &stack.name);
+            let template = (&template_file, &template_hash);
+            let uses_bootstrap = matches!(assembly.publishing, Publishing::Bootstrap { .. });
+            let manifest = asset_manifest(&assembly.publishing, packaged, uses_bootstrap.then_some(template));
+            files.push((format!("{assets_id}.json"), pretty(&manifest)));
+            artifacts.insert(assets_id.clone(), Artifact::AssetManifest(assets));
+            artifact.dependencies.insert(0, assets_id.clone());
             if let Publishing::Bootstrap { qualifier } = &assembly.publishing {
-                asset_props.insert("requiresBootstrapStackVersion".into(), json!(BOOTSTRAP_VERSION));
-                asset_props.insert("bootstrapStackVersionSsmParameter".into(), json!(ssm_parameter(qualifier)));
+                bootstrap_roles(&mut artifact.properties, qualifier, &template_hash);
             }
-            artifacts.insert(assets_id.clone(), json!({ "type": "cdk:asset-manifest", "properties": asset_props }));
-            dependencies.insert(0, assets_id.clone());
-            if let Publishing::Bootstrap { qualifier } = &assembly.publishing {
-                let role = |name: &str| {
-                    format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-{qualifier}-{name}-${{AWS::AccountId}}-${{AWS::Region}}")
-                };
-                properties.insert("assumeRoleArn".into(), json!(role("deploy-role")));
-                properties.insert("cloudFormationExecutionRoleArn".into(), json!(role("cfn-exec-role")));
-                properties.insert(
-                    "stackTemplateAssetObjectUrl".into(),
-                    json!(format!("s3://{}/{template_hash}.json", bootstrap_bucket(qualifier))),
-                );
-                properties.insert("requiresBootstrapStackVersion".into(), json!(BOOTSTRAP_VERSION));
-                properties.insert("bootstrapStackVersionSsmParameter".into(), json!(ssm_parameter(qualifier)));
-            }
-            properties.insert("additionalDependencies".into(), json!([assets_id]));
+            artifact.properties.additional_dependencies = vec![assets_id];
         }
-
-        let mut artifact = Map::new();
-        artifact.insert("type".into(), json!("aws:cloudformation:stack"));
-        artifact.insert("environment".into(), json!(stack.environment.uri()));
-        artifact.insert("properties".into(), Value::Object(properties));
-        if let Some((_, entry)) = &config_entry {
-            artifact.insert("metadata".into(), entry.clone());
-        }
-        if !dependencies.is_empty() {
-            artifact.insert("dependencies".into(), json!(dependencies));
-        }
-        artifact.insert("displayName".into(), json!(stack.name));
-        artifacts.insert(stack.name.clone(), Value::Object(artifact));
-
+        artifacts.insert(stack.name.clone(), Artifact::Stack(Box::new(artifact)));
         files.push((template_file, template_json));
-        let mut yaml = stack.template_yaml.clone().into_bytes();
-        if !yaml.ends_with(b"\n") {
-            yaml.push(b'\n');
-        }
-        files.push((format!("{}.template.yaml", stack.name), yaml));
+        files.push((format!("{}.template.yaml", stack.name), with_newline(&stack.template_yaml)));
     }
     if let Some(packaged) = &assembly.lambda_asset {
         files.push((packaged.asset.staged_file_name(), packaged.zip.clone()));
     }
-    if let Some((bytes, _)) = config_entry {
+    if let Some(bytes) = config {
         files.push((CONFIG_FILE.into(), bytes));
     }
-    files.push(("manifest.json".into(), pretty(&json!({ "version": SCHEMA_VERSION, "artifacts": artifacts }))));
-    files.push(("cdk.out".into(), pretty(&json!({ "version": SCHEMA_VERSION }))));
+    let manifest = Manifest { version: SCHEMA_VERSION.into(), artifacts: Some(artifacts) };
+    files.push(("manifest.json".into(), pretty(&manifest)));
+    files.push(("cdk.out".into(), pretty(&VersionFile { version: SCHEMA_VERSION.into() })));
     Ok(files)
 }
 
-fn asset_manifest(publishing: &Publishing, packaged: &PackagedAsset, template: Option<(&String, &String)>) -> Value {
-    let destination = |object_key: String| -> Value {
-        match publishing {
-            Publishing::Bootstrap { qualifier } => json!({
-                "bucketName": bootstrap_bucket(qualifier),
-                "objectKey": object_key,
-                "assumeRoleArn": format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-{qualifier}-file-publishing-role-${{AWS::AccountId}}-${{AWS::Region}}"),
-            }),
-            Publishing::Bucket(bucket) => json!({ "bucketName": bucket, "objectKey": object_key }),
+fn with_newline(text: &str) -> Vec<u8> {
+    let mut bytes = text.as_bytes().to_vec();
+    if !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    bytes
+}
+
+/// The id and artifact of the asset manifest of `stack`.
+fn asset_artifact(publishing: &Publishing, stack: &str) -> (String, AssetManifestArtifact) {
+    let id = format!("{stack}.assets");
+    let mut properties = AssetManifestProperties { file: Some(format!("{id}.json")), ..Default::default() };
+    if let Publishing::Bootstrap { qualifier } = publishing {
+        properties.requires_bootstrap_stack_version = Some(BOOTSTRAP_VERSION);
+        properties.bootstrap_stack_version_ssm_parameter = Some(ssm_parameter(qualifier));
+    }
+    (id, AssetManifestArtifact { properties })
+}
+
+/// The CDK bootstrap roles a stack with assets is deployed with, and where its template is published.
+fn bootstrap_roles(properties: &mut StackProperties, qualifier: &str, template_hash: &str) {
+    let role = |name: &str| {
+        format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-{qualifier}-{name}-${{AWS::AccountId}}-${{AWS::Region}}")
+    };
+    properties.assume_role_arn = Some(role("deploy-role"));
+    properties.cloud_formation_execution_role_arn = Some(role("cfn-exec-role"));
+    properties.stack_template_asset_object_url =
+        Some(format!("s3://{}/{template_hash}.json", bootstrap_bucket(qualifier)));
+    properties.requires_bootstrap_stack_version = Some(BOOTSTRAP_VERSION);
+    properties.bootstrap_stack_version_ssm_parameter = Some(ssm_parameter(qualifier));
+}
+
+fn asset_manifest(
+    publishing: &Publishing,
+    packaged: &PackagedAsset,
+    template: Option<(&String, &String)>,
+) -> AssetManifest {
+    let file = |path: &str, object_key: String| {
+        let destination = match publishing {
+            Publishing::Bootstrap { qualifier } => Destination {
+                bucket_name: bootstrap_bucket(qualifier),
+                object_key,
+                assume_role_arn: Some(format!("arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/cdk-{qualifier}-file-publishing-role-${{AWS::AccountId}}-${{AWS::Region}}")),
+            },
+            Publishing::Bucket(bucket) => Destination { bucket_name: bucket.clone(), object_key, assume_role_arn: None },
+        };
+        FileAsset {
+            source: FileSource { path: Some(path.to_string()), packaging: Some("file".into()) },
+            destinations: IndexMap::from([("current_account-current_region".to_string(), destination)]),
         }
     };
     let asset = &packaged.asset;
-    let mut files = Map::new();
-    files.insert(
-        asset.sha256.clone(),
-        json!({
-            "source": { "path": asset.staged_file_name(), "packaging": "file" },
-            "destinations": { "current_account-current_region": destination(asset.object_key()) },
-        }),
-    );
+    let mut files = IndexMap::from([(asset.sha256.clone(), file(&asset.staged_file_name(), asset.object_key()))]);
     if let Some((template_file, hash)) = template {
-        files.insert(
-            hash.clone(),
-            json!({
-                "source": { "path": template_file, "packaging": "file" },
-                "destinations": { "current_account-current_region": destination(format!("{hash}.json")) },
-            }),
-        );
+        files.insert(hash.clone(), file(template_file, format!("{hash}.json")));
     }
-    json!({ "version": SCHEMA_VERSION, "files": files, "dockerImages": {} })
+    AssetManifest { version: SCHEMA_VERSION.into(), files, docker_images: IndexMap::new() }
 }
 
 fn bootstrap_bucket(qualifier: &str) -> String {
@@ -277,12 +272,6 @@ fn bootstrap_bucket(qualifier: &str) -> String {
 
 fn ssm_parameter(qualifier: &str) -> String {
     format!("/cdk-bootstrap/{qualifier}/version")
-}
-
-fn pretty(value: &Value) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).expect("json values serialize");
-    bytes.push(b'\n');
-    bytes
 }
 
 /// Writes the assembly to `out` atomically: into a temporary sibling
@@ -444,58 +433,24 @@ pub fn read(dir: &Path) -> Result<ReadAssembly, ReadError> {
     if !manifest_path.is_file() {
         return Err(ReadError::NotAnAssembly { dir: dir.to_path_buf(), reason: "it has no manifest.json".into() });
     }
-    let manifest = read_json(&manifest_path, "the assembly")?;
-    let Some(artifacts) = manifest.get("artifacts").and_then(Value::as_object) else {
+    let manifest: Manifest = read_json(&manifest_path, "the assembly")?;
+    let Some(artifacts) = manifest.artifacts else {
         return Err(ReadError::NotAnAssembly {
             dir: dir.to_path_buf(),
             reason: "manifest.json has no `artifacts`".into(),
         });
     };
-
-    // The recorded config: every stack artifact names the same file and hash.
-    let mut recorded: Option<(String, String)> = None;
-    for artifact in artifacts.values() {
-        let entries = artifact.get("metadata").and_then(Value::as_object).into_iter().flat_map(|m| m.values());
-        for entry in entries.filter_map(Value::as_array).flatten() {
-            if entry.get("type").and_then(Value::as_str) != Some(CONFIG_METADATA_TYPE) {
-                continue;
-            }
-            let data = entry.get("data");
-            let field = |k: &str| data.and_then(|d| d.get(k)).and_then(Value::as_str).map(str::to_string);
-            let (Some(file), Some(sha)) = (field("file"), field("sha256")) else {
-                return Err(invalid(
-                    &manifest_path,
-                    format!("a `{CONFIG_METADATA_TYPE}` entry lacks `file` or `sha256`"),
-                ));
-            };
-            match &recorded {
-                Some(seen) if seen != &(file.clone(), sha.clone()) => {
-                    return Err(invalid(
-                        &manifest_path,
-                        format!("the stacks name different `{CONFIG_METADATA_TYPE}` files"),
-                    ))
-                }
-                _ => recorded = Some((file, sha)),
-            }
-        }
-    }
-    let Some((config_file, config_sha)) = recorded else { return Err(ReadError::NotRekey(dir.to_path_buf())) };
-    let config_path = dir.join(safe_name(&manifest_path, &config_file)?);
-    let config_bytes = read_file(&config_path, "manifest.json")?;
-    check_hash(&config_path, "manifest.json", &config_sha, &config_bytes)?;
-    let file: ConfigFile = serde_json::from_slice(&config_bytes).map_err(|e| invalid(&config_path, e.to_string()))?;
-    let config = Config::validate(file).map_err(|source| ReadError::Config { path: config_path.clone(), source })?;
+    let Some(recorded) = recorded_config(&manifest_path, &artifacts)? else {
+        return Err(ReadError::NotRekey(dir.to_path_buf()));
+    };
+    let config = read_config(dir, &manifest_path, &recorded)?;
     let names = config.names();
-
     let mut stacks = Vec::new();
     let mut lambda_asset: Option<PackagedAsset> = None;
-    for (artifact_id, artifact) in artifacts {
-        let kind = artifact.get("type").and_then(Value::as_str).unwrap_or_default();
-        let props = artifact.get("properties");
-        let prop = |k: &str| props.and_then(|p| p.get(k)).and_then(Value::as_str);
-        match kind {
-            "aws:cloudformation:stack" => {
-                let name = prop("stackName").unwrap_or(artifact_id).to_string();
+    for (artifact_id, artifact) in &artifacts {
+        match artifact {
+            Artifact::Stack(stack) => {
+                let name = stack.properties.stack_name.clone().unwrap_or_else(|| artifact_id.clone());
                 let Some(id) = StackId::ALL.into_iter().find(|id| names.stack(*id) == name) else {
                     let known: Vec<String> = StackId::ALL.into_iter().map(|id| names.stack(id)).collect();
                     return Err(ReadError::UnknownStack {
@@ -504,42 +459,74 @@ pub fn read(dir: &Path) -> Result<ReadAssembly, ReadError> {
                         known: known.join(", "),
                     });
                 };
-                let Some(template_file) = prop("templateFile") else {
+                let Some(template_file) = &stack.properties.template_file else {
                     return Err(invalid(&manifest_path, format!("stack `{name}` has no `templateFile`")));
                 };
-                let template_path = dir.join(safe_name(&manifest_path, template_file)?);
-                let template = read_json(&template_path, "manifest.json")?;
+                let template = read_json(&dir.join(safe_name(&manifest_path, template_file)?), "manifest.json")?;
                 stacks.push(ReadStack { id, name, template });
             }
-            "cdk:asset-manifest" => {
-                let Some(file) = prop("file") else {
+            Artifact::AssetManifest(assets) => {
+                let Some(file) = &assets.properties.file else {
                     return Err(invalid(&manifest_path, format!("asset manifest `{artifact_id}` has no `file`")));
                 };
-                let assets_path = dir.join(safe_name(&manifest_path, file)?);
-                let assets = read_json(&assets_path, "manifest.json")?;
-                let named_in = file.to_string();
-                let entries = assets.get("files").and_then(Value::as_object).into_iter().flatten();
-                for (hash, entry) in entries {
-                    let Some(source) = entry.pointer("/source/path").and_then(Value::as_str) else {
-                        return Err(invalid(&assets_path, format!("asset `{hash}` has no `source.path`")));
-                    };
-                    let path = dir.join(safe_name(&assets_path, source)?);
-                    let bytes = read_file(&path, &named_in)?;
-                    check_hash(&path, &named_in, hash, &bytes)?;
-                    if source.starts_with("asset.") && source.ends_with(".zip") {
-                        // The content-hashed name must agree with the content too.
-                        let named = source.trim_start_matches("asset.").trim_end_matches(".zip");
-                        check_hash(&path, "its file name", named, &bytes)?;
-                        if lambda_asset.is_none() {
-                            lambda_asset = Some(PackagedAsset::from_zip_bytes(bytes));
-                        }
-                    }
-                }
+                let asset = read_assets(dir, &manifest_path, file)?;
+                lambda_asset = lambda_asset.or(asset);
             }
-            _ => {}
+            Artifact::Other => {}
         }
     }
     Ok(ReadAssembly { dir: dir.to_path_buf(), config, stacks, lambda_asset })
+}
+
+/// The config file every stack artifact names (the same file and hash for all), or `None` when none names one.
+fn recorded_config(
+    manifest_path: &Path,
+    artifacts: &IndexMap<String, Artifact>,
+) -> Result<Option<ConfigRef>, ReadError> {
+    let mut recorded: Option<ConfigRef> = None;
+    let stacks = artifacts.values().filter_map(|a| if let Artifact::Stack(stack) = a { Some(stack) } else { None });
+    let entries = stacks.flat_map(|stack| stack.metadata.values().flatten());
+    for entry in entries.filter(|e| e.kind == CONFIG_METADATA_TYPE) {
+        let Ok(named) = serde_json::from_value::<ConfigRef>(entry.data.clone()) else {
+            return Err(invalid(manifest_path, format!("a `{CONFIG_METADATA_TYPE}` entry lacks `file` or `sha256`")));
+        };
+        if recorded.as_ref().is_some_and(|seen| seen != &named) {
+            return Err(invalid(manifest_path, format!("the stacks name different `{CONFIG_METADATA_TYPE}` files")));
+        }
+        recorded = Some(named);
+    }
+    Ok(recorded)
+}
+
+/// The recorded config, checked against its hash and validated.
+fn read_config(dir: &Path, manifest_path: &Path, recorded: &ConfigRef) -> Result<Config, ReadError> {
+    let path = dir.join(safe_name(manifest_path, &recorded.file)?);
+    let bytes = read_file(&path, "manifest.json")?;
+    check_hash(&path, "manifest.json", &recorded.sha256, &bytes)?;
+    let file: ConfigFile = serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e.to_string()))?;
+    Config::validate(file).map_err(|source| ReadError::Config { path: path.clone(), source })
+}
+
+/// Checks every file the asset manifest `file` publishes against its hash; returns the Lambda asset among them.
+fn read_assets(dir: &Path, manifest_path: &Path, file: &str) -> Result<Option<PackagedAsset>, ReadError> {
+    let assets_path = dir.join(safe_name(manifest_path, file)?);
+    let assets: AssetManifest = read_json(&assets_path, "manifest.json")?;
+    let mut lambda_asset = None;
+    for (hash, entry) in &assets.files {
+        let Some(source) = &entry.source.path else {
+            return Err(invalid(&assets_path, format!("asset `{hash}` has no `source.path`")));
+        };
+        let path = dir.join(safe_name(&assets_path, source)?);
+        let bytes = read_file(&path, file)?;
+        check_hash(&path, file, hash, &bytes)?;
+        if source.starts_with("asset.") && source.ends_with(".zip") {
+            // The content-hashed name must agree with the content too.
+            let named = source.trim_start_matches("asset.").trim_end_matches(".zip");
+            check_hash(&path, "its file name", named, &bytes)?;
+            lambda_asset = lambda_asset.or_else(|| Some(PackagedAsset::from_zip_bytes(bytes)));
+        }
+    }
+    Ok(lambda_asset)
 }
 
 fn invalid(path: &Path, message: String) -> ReadError {
@@ -564,9 +551,13 @@ fn read_file(path: &Path, named_in: &str) -> Result<Vec<u8>, ReadError> {
     })
 }
 
-fn read_json(path: &Path, named_in: &str) -> Result<Value, ReadError> {
+/// A JSON file of the assembly, as `T`: a template (`Value`), the manifest or an asset manifest.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, named_in: &str) -> Result<T, ReadError> {
     let bytes = read_file(path, named_in)?;
-    serde_json::from_slice(&bytes).map_err(|e| invalid(path, format!("not JSON: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => invalid(path, format!("not a cloud assembly file: {e}")),
+        _ => invalid(path, format!("not JSON: {e}")),
+    })
 }
 
 fn check_hash(path: &Path, named_in: &str, expected: &str, bytes: &[u8]) -> Result<(), ReadError> {
@@ -589,6 +580,7 @@ mod tests {
     use crate::asset::{asset_files, pack};
     use crate::elf::fixture;
     use pretty_assertions::assert_eq;
+    use serde_json::json;
 
     fn assembly(publishing: Publishing) -> Assembly {
         let stack = |name: &str, deps: &[&str], asset: bool| AssemblyStack {
@@ -614,6 +606,45 @@ mod tests {
     fn file(files: &[(String, Vec<u8>)], name: &str) -> Value {
         let bytes = &files.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1;
         serde_json::from_slice(bytes).unwrap()
+    }
+
+    #[test]
+    fn the_manifest_types_read_back_exactly_what_they_wrote() {
+        for publishing in [Publishing::Bootstrap { qualifier: "hnb659fds".into() }, Publishing::Bucket("b-b-b".into())]
+        {
+            let files = render(&assembly(publishing)).unwrap();
+            let bytes = |name: &str| files.iter().find(|(n, _)| n == name).unwrap().1.clone();
+            let manifest: Manifest = serde_json::from_slice(&bytes("manifest.json")).unwrap();
+            assert_eq!(
+                String::from_utf8(pretty(&manifest)).unwrap(),
+                String::from_utf8(bytes("manifest.json")).unwrap()
+            );
+            let assets: AssetManifest = serde_json::from_slice(&bytes("rekey-main.assets.json")).unwrap();
+            assert_eq!(pretty(&assets), bytes("rekey-main.assets.json"));
+            let version: VersionFile = serde_json::from_slice(&bytes("cdk.out")).unwrap();
+            assert_eq!(pretty(&version), bytes("cdk.out"));
+        }
+    }
+
+    #[test]
+    fn a_cdk_app_assembly_is_read_as_not_rekey_whatever_its_other_artifacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = json!({
+            "version": "36.0.0",
+            "artifacts": {
+                "Tree": {"type": "cdk:tree", "properties": {"file": "tree.json"}},
+                "App": {
+                    "type": "aws:cloudformation:stack",
+                    "environment": "aws://unknown-account/unknown-region",
+                    "properties": {"templateFile": "App.template.json", "notificationArns": []},
+                    "metadata": {"/App/Bucket/Resource": [{"type": "aws:cdk:logicalId", "data": "Bucket83908E77", "trace": ["x"]}]},
+                    "displayName": "App"
+                }
+            }
+        });
+        std::fs::write(dir.path().join("manifest.json"), manifest.to_string()).unwrap();
+        let err = read(dir.path()).unwrap_err();
+        assert!(matches!(err, ReadError::NotRekey(_)), "{err}");
     }
 
     #[test]
