@@ -18,6 +18,9 @@ pub const BUILD: u8 = 4;
 /// An AWS call failed (credentials, permissions, service error).
 #[allow(dead_code)] // returned by the AWS-facing verbs (plan, rotate, deploy)
 pub const AWS: u8 = 5;
+/// `rotate --plan`: the plan file was refused as a whole (checksum, config
+/// changed since the plan, older than `plan.max_age_hours`); nothing ran.
+pub const PLAN_REFUSED: u8 = 6;
 
 /// An error tagged with the exit code it maps to.
 #[derive(Debug)]

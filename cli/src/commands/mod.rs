@@ -8,6 +8,7 @@ pub mod diff;
 pub mod init;
 pub mod ls;
 pub mod plan;
+mod reviewed;
 pub mod rotate;
 pub mod schema;
 pub mod synth;

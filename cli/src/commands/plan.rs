@@ -21,7 +21,10 @@ use std::path::PathBuf;
 configuration (profile, region, AWS_ENDPOINT_URL).\n\n\
 Exit codes: 0 every account audited, 1 an account or user could not be audited, 2 `--account` not covered \
 by the config, 3 invalid config or email template, 5 AWS set-up failed (credentials, Organizations).\n\n\
-Examples:\n  rekey plan --config rekey.yaml\n  rekey plan --config rekey.yaml --account 111122223333 --at 2027-03-01 --output json")]
+`--out FILE` also writes the plan file that `rekey rotate --plan FILE` applies after review \
+(docs/review-workflow.md).\n\n\
+Examples:\n  rekey plan --config rekey.yaml\n  rekey plan --config rekey.yaml --account 111122223333 --at 2027-03-01 --output json\n  \
+rekey plan --config rekey.yaml --out plan.json")]
 pub struct Args {
     /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
     /// default.
@@ -33,6 +36,10 @@ pub struct Args {
     /// Plan as of this date (`YYYY-MM-DD`) instead of now, to see what is coming.
     #[arg(long, value_name = "DATE")]
     pub at: Option<NaiveDate>,
+    /// Also write the plan file for `rekey rotate --plan` (not with `--at`:
+    /// a plan file holds what is due now).
+    #[arg(long, value_name = "FILE", conflicts_with = "at")]
+    pub out: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
     pub output: PlanFormat,
@@ -76,7 +83,7 @@ pub(crate) fn execute(inv: Invocation<'_>) -> Result<RunOutcome, Failure> {
     })
 }
 
-fn run_failure(e: RunError) -> Failure {
+pub(crate) fn run_failure(e: RunError) -> Failure {
     let code = match &e {
         RunError::Inventory(InventoryError::NotCovered(_)) => USAGE,
         RunError::Template(_) => INVALID_CONFIG,
@@ -106,12 +113,19 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
         concurrency: config.lambda.rotation_max_concurrency as usize,
         send_notifications: false,
     };
-    let outcome = execute(Invocation {
-        config: &config,
-        profile: args.profile.as_deref(),
-        region: args.region.as_deref(),
-        options,
-    })?;
+    let invocation =
+        Invocation { config: &config, profile: args.profile.as_deref(), region: args.region.as_deref(), options };
+    let (outcome, written) = match &args.out {
+        Some(path) => {
+            let (outcome, reviews) = super::reviewed::execute(invocation, None)?;
+            let count = super::reviewed::write(path, &config, now, &outcome, &reviews)?;
+            (outcome, Some((path, count)))
+        }
+        None => (execute(invocation)?, None),
+    };
+    if let Some((path, count)) = written {
+        eprintln!("plan file `{}` written: {count} action(s) to review", path.display());
+    }
     let format = match args.output {
         PlanFormat::Table => Format::Text,
         PlanFormat::Json => Format::Json,

@@ -7,6 +7,7 @@ use crate::exit::{Failure, VerbResult, FAILED, OK, USAGE};
 use crate::output::{emit, Format};
 use chrono::Utc;
 use rekey_config::AccountId;
+use rekey_runtime::plan_file::outcome::ApplyReport;
 use rekey_runtime::run::RunOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,11 +18,16 @@ use std::path::PathBuf;
 Uses the standard AWS SDK configuration (profile, region, AWS_ENDPOINT_URL).\n\n\
 `--force-user NAME` needs `--account` (NAME is forced in each account given); `--force-user ACCOUNT_ID/NAME` \
 forces NAME in that account only, and without `--account` the run covers just the accounts named this way.\n\n\
+`--plan FILE` (written by `rekey plan --out FILE`) runs exactly the reviewed actions: each account is audited \
+again, and an action runs only if it is planned again and the user's keys are unchanged; the others are refused \
+and reported. The whole file is refused (exit 6) when its checksum fails, the config changed, or it is older \
+than `plan.max_age_hours`.\n\n\
 Exit codes: 0 every account succeeded (or is not enrolled) and every email was sent; 1 an account, user, \
-action or email failed (see the report); 2 `--account` not covered by the config, or `--force-user NAME` \
-without `--account`; 3 invalid config or email template; 5 AWS set-up failed (credentials, Organizations).\n\n\
+action or email failed, or a reviewed action was refused (see the report); 2 `--account` not covered by the \
+config, or `--force-user NAME` without `--account`; 3 invalid config or email template; 5 AWS set-up failed \
+(credentials, Organizations); 6 the plan file was refused (checksum, config changed, too old).\n\n\
 Examples:\n  rekey rotate --config rekey.yaml --dry-run\n  rekey rotate --config rekey.yaml --account 111122223333 --force-user alice --output json\n  \
-rekey rotate --config rekey.yaml --force-user 111122223333/alice")]
+rekey rotate --config rekey.yaml --force-user 111122223333/alice\n  rekey rotate --config rekey.yaml --plan plan.json")]
 pub struct Args {
     /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
     /// default.
@@ -37,6 +43,10 @@ pub struct Args {
     /// with `--account`, or `ACCOUNT_ID/NAME`.
     #[arg(long = "force-user", value_name = "[ACCOUNT_ID/]NAME")]
     pub force_users: Vec<String>,
+    /// Run exactly the reviewed plan in FILE (`rekey plan --out FILE`): its
+    /// accounts, and of their actions only those whose facts are unchanged.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["accounts", "force_users"])]
+    pub plan: Option<PathBuf>,
     /// Accounts processed at once (default: `lambda.rotation_max_concurrency`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub concurrency: Option<u32>,
@@ -53,6 +63,10 @@ pub struct Args {
 
 /// Runs the flow; exit 0 when everything succeeded, 1 otherwise.
 pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
+    if let Some(path) = args.plan.clone() {
+        let config = super::load_config(args.config.as_deref())?;
+        return apply(&args, &path, &config, out);
+    }
     // Checked before anything else: a usage error must not start a run.
     let (account_ids, force_rotate) = scope(args.accounts, args.force_users)?;
     let config = super::load_config(args.config.as_deref())?;
@@ -114,4 +128,24 @@ fn scope(accounts: Vec<String>, force_users: Vec<String>) -> Result<(Vec<String>
     }
     let accounts = if accounts.is_empty() { named } else { accounts };
     Ok((accounts, force_users))
+}
+
+/// `--plan`: checks the file, then runs its accounts with only its actions.
+fn apply(args: &Args, path: &std::path::Path, config: &rekey_config::Config, out: &mut dyn Write) -> VerbResult {
+    let plan = super::reviewed::read(path, config, Utc::now())?;
+    let options = RunOptions {
+        run_id: rekey_runtime::inventory::run_id(Utc::now(), "rotate"),
+        now: Utc::now(),
+        dry_run: args.dry_run,
+        force_rotate: Vec::new(),
+        account_ids: plan.accounts.iter().map(|a| a.account_id.clone()).collect(),
+        concurrency: args.concurrency.unwrap_or(config.lambda.rotation_max_concurrency) as usize,
+        send_notifications: true,
+    };
+    let invocation = Invocation { config, profile: args.profile.as_deref(), region: args.region.as_deref(), options };
+    let (outcome, reviews) = super::reviewed::execute(invocation, Some(plan.clone()))?;
+    let applied = ApplyReport::new(&plan, &reviews, &outcome.report);
+    let run = ReportView { report: &outcome.report, emails: &outcome.emails };
+    emit(out, args.output, &super::reviewed::AppliedView { run, plan: &applied })?;
+    Ok(if outcome.all_succeeded() && applied.all_ran() { OK } else { FAILED })
 }

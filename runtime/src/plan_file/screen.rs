@@ -70,24 +70,29 @@ impl fmt::Display for RefusalReason {
 /// had nothing to do this time) are compared on status and creation date.
 pub fn key_changes(planned: &[KeyFact], now: &[KeyFacts]) -> Vec<String> {
     if now.iter().any(|k| k.access_key_id.starts_with(REPORT_KEY_PREFIX)) {
-        let shape = |keys: Vec<(KeyStatus, chrono::DateTime<chrono::Utc>)>| {
-            let mut keys = keys;
-            keys.sort();
-            keys
-        };
-        let then = shape(planned.iter().map(|k| (k.status, k.created)).collect());
-        let current = shape(now.iter().map(|k| (k.status, k.created)).collect());
-        return if then == current {
-            Vec::new()
-        } else {
-            vec![format!("{} key(s) then, {} now, not the same", planned.len(), now.len())]
-        };
+        let mut unmatched: Vec<&KeyFacts> = now.iter().collect();
+        let mut changes = Vec::new();
+        for p in planned {
+            // The credential report has whole seconds (the audit matches its
+            // keys to listed keys the same way).
+            match unmatched.iter().position(|k| k.status == p.status && k.created.timestamp() == p.created.timestamp())
+            {
+                Some(i) => {
+                    unmatched.remove(i);
+                }
+                None => changes.push(format!("`{}` deleted or changed", p.access_key_id)),
+            }
+        }
+        for k in unmatched {
+            changes.push(format!("a key created {} added", k.created.format("%Y-%m-%d %H:%M:%S UTC")));
+        }
+        return changes;
     }
     let mut changes = Vec::new();
     for p in planned {
         match now.iter().find(|k| k.access_key_id == p.access_key_id) {
             None => changes.push(format!("`{}` deleted", p.access_key_id)),
-            Some(k) if k.status != p.status || k.created != p.created => {
+            Some(k) if k.status != p.status || k.created.timestamp() != p.created.timestamp() => {
                 changes.push(format!("`{}` now {}", p.access_key_id, status_text(k.status)))
             }
             Some(_) => {}

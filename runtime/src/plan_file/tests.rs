@@ -202,5 +202,8 @@ fn keys_read_only_from_the_credential_report_compare_on_status_and_date() {
     let same = key(&format!("{}1", crate::rotation::audit::REPORT_KEY_PREFIX), 95);
     assert_eq!(screen::key_changes(&planned, std::slice::from_ref(&same)), Vec::<String>::new());
     let younger = key(&format!("{}1", crate::rotation::audit::REPORT_KEY_PREFIX), 3);
-    assert_eq!(screen::key_changes(&planned, &[younger]), ["1 key(s) then, 1 now, not the same"]);
+    assert_eq!(
+        screen::key_changes(&planned, &[younger]),
+        ["`AKIAALICE1` deleted or changed", "a key created 2026-11-26 22:00:00 UTC added"]
+    );
 }
