@@ -157,6 +157,8 @@ fn admin_digest_reads_top_down_in_a_real_browser_at_600_px() {
     std::fs::create_dir_all(&out_dir).unwrap();
     let page = out_dir.join("digest-admin.html");
     std::fs::write(&page, &email.html).unwrap();
+    // The plain-text part beside it, as docs/emails.md shows it.
+    std::fs::write(out_dir.join("digest-admin.txt"), &email.text).unwrap();
     let url = format!("file://{}", page.display());
 
     let profile = tempfile::tempdir().unwrap();
