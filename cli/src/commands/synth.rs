@@ -10,6 +10,7 @@ use rekey_config::Config;
 use rekey_stacks::{DeployTarget, SynthesizedStack};
 use rekey_synth::assembly::{self, Assembly, AssemblyStack, Environment, Publishing};
 use rekey_synth::asset::{self, PackagedAsset};
+use rekey_synth::asset_cache::{self, Provenance};
 use rekey_synth::build::{self, BuildOptions};
 use serde::Serialize;
 use std::io::Write;
@@ -127,16 +128,22 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
         ),
         None => {
             let options = BuildOptions::new(architecture, args.lambda_profile.clone());
-            let binary = build::build_bootstrap(&options).map_err(|e| Failure::new(BUILD, e))?;
-            let cache = options.target_dir.join("asset-cache");
-            let packaged = asset::package_binary_cached(&binary, architecture, config.templates(), Some(&cache))
+            // Warm path: nothing that produced the asset changed, so cargo is not even started.
+            let (packaged, provenance) = asset_cache::build_or_reuse_bootstrap(&options, config.templates())
                 .map_err(|e| Failure::new(BUILD, e))?;
-            (packaged, format!("built for {} with profile `{}`", architecture.lambda_name(), options.profile))
+            let how = match provenance {
+                Provenance::Reused => "reused, sources unchanged",
+                Provenance::Built => "built",
+            };
+            (packaged, format!("{how} for {} with profile `{}`", architecture.lambda_name(), options.profile))
         }
     };
 
     let stacks = rekey_stacks::synthesize(&config, &packaged.asset).map_err(|e| Failure::new(BUILD, e))?;
-    let assembly = to_assembly(&config, &stacks, packaged.clone());
+    // The zip is moved into the assembly, not copied: a warm synth's memory is mostly this zip.
+    let (sha256, file, zip_bytes) =
+        (packaged.asset.sha256.clone(), packaged.asset.staged_file_name(), packaged.zip.len());
+    let assembly = to_assembly(&config, &stacks, packaged);
     assembly::write(&args.out, &assembly).map_err(|e| Failure::new(BUILD, e))?;
 
     let report = Synthesized {
@@ -151,12 +158,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
                 required_parameters: required_parameters(s),
             })
             .collect(),
-        asset: AssetReport {
-            sha256: packaged.asset.sha256.clone(),
-            file: packaged.asset.staged_file_name(),
-            bytes: packaged.zip.len(),
-            source,
-        },
+        asset: AssetReport { sha256, file, bytes: zip_bytes, source },
         out: args.out,
         scope: config.scope().as_str(),
         scope_text: super::scope_text(&config),
