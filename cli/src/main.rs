@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 /// Keeps IAM user access keys rotated across an AWS Organization.
 #[derive(Debug, Parser)]
-#[command(name = "rekey", version, about, long_about = None, propagate_version = true)]
+#[command(name = "rekey", version, about, long_about = None, propagate_version = true, after_help = exit::help())]
 struct Cli {
     #[command(subcommand)]
     command: Command,

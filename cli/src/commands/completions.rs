@@ -6,8 +6,8 @@ use std::io::Write;
 
 /// Print a shell completion script.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  rekey completions bash > ~/.local/share/bash-completion/completions/rekey\n  \
-rekey completions zsh > \"${fpath[1]}/_rekey\"\n  rekey completions fish > ~/.config/fish/completions/rekey.fish")]
+#[command(after_help = crate::exit::after_help("completions", "", "Examples:\n  rekey completions bash > ~/.local/share/bash-completion/completions/rekey\n  \
+rekey completions zsh > \"${fpath[1]}/_rekey\"\n  rekey completions fish > ~/.config/fish/completions/rekey.fish"))]
 pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
@@ -16,7 +16,7 @@ pub struct CompletionsArgs {
 
 /// Print the man page (roff).
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  rekey man > rekey.1 && man ./rekey.1")]
+#[command(after_help = crate::exit::after_help("man", "", "Example:\n  rekey man > rekey.1 && man ./rekey.1"))]
 pub struct ManArgs {}
 
 /// Writes the completion script of `command` for `args.shell`.

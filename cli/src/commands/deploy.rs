@@ -73,25 +73,20 @@ pub enum ApprovalArg {
 
 /// Deploy the stacks and the member-role StackSet.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
+#[command(after_help = crate::exit::after_help("deploy", "\
 Order: VPC endpoints, inventory role (management account), member-role StackSet (service-managed, \
 auto-deployment to the target OUs or the organization root, one region) plus a plain member-role stack in the \
 management account when it is in scope, then the main stack. Each stack goes through a change set; \
 \"no changes\" is not an error.
 
 With --app, the stacks, the Lambda asset and the config come from an assembly written by `rekey synth` \
-(which records the validated config in it as rekey.config.json); nothing is synthesized or built again.
-
-Exit codes: 0 deployed (or nothing to change), 1 a change was not approved, 3 invalid config, \
-4 build or packaging failed, or the --app assembly cannot be read or was modified, 5 an AWS call or a stack \
-failed (the first failed resource's reason is printed).
-
+(which records the validated config in it as rekey.config.json); nothing is synthesized or built again.", "\
 Examples:
   rekey deploy --config rekey.yaml
   rekey synth --config rekey.yaml --out cdk.out && rekey deploy --app cdk.out
   rekey deploy --config rekey.yaml --lambda-zip bootstrap.zip --require-approval never --progress events
   rekey deploy --app cdk.out --no-execute   # change sets to review, nothing executed
-  rekey deploy --config rekey.yaml --role-arn arn:aws:iam::111111111111:role/OrganizationAccountAccessRole main")]
+  rekey deploy --config rekey.yaml --role-arn arn:aws:iam::111111111111:role/OrganizationAccountAccessRole main"))]
 pub struct Args {
     #[command(flatten)]
     pub target: Target,

@@ -10,19 +10,16 @@ use std::io::Write;
 
 /// Delete the stacks and the member-role StackSet.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
+#[command(after_help = crate::exit::after_help("destroy", "\
 Secrets the runtime created (tag rekey:managed=true) are kept unless --delete-secrets is given; rekey says how \
 many it keeps or deletes, and in which account (the deployment account, and the management account for central \
 storage, or member storage with the management account in scope). Secrets held in member accounts (member \
 storage) are not reachable from here and are always kept: before anything is deleted, rekey lists those accounts \
-(the StackSet's) and prints how to delete their secrets by hand with each account's credentials.
-
-Exit codes: 0 deleted, 1 not confirmed, 3 invalid config, 4 build failed, 5 an AWS call or a deletion failed.
-
+(the StackSet's) and prints how to delete their secrets by hand with each account's credentials.", "\
 Examples:
   rekey destroy --config rekey.yaml
   rekey destroy --config rekey.yaml --force --delete-secrets
-  rekey destroy --app cdk.out   # the stacks of the assembly `rekey synth` wrote")]
+  rekey destroy --app cdk.out   # the stacks of the assembly `rekey synth` wrote"))]
 pub struct Args {
     #[command(flatten)]
     pub target: Target,

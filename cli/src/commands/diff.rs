@@ -11,15 +11,12 @@ use std::io::Write;
 
 /// Compare the synthesized stacks with what is deployed.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
-Exit codes: 0 (with --fail: no difference), 1 with --fail when anything differs, 3 invalid config, \
-4 build failed or the --app assembly cannot be read, 5 an AWS call failed.
-
+#[command(after_help = crate::exit::after_help("diff", "", "\
 Examples:
   rekey diff --config rekey.yaml --lambda-zip bootstrap.zip
   rekey diff --config rekey.yaml --fail   # in CI
   rekey diff --security-only              # IAM and resource-policy changes only
-  rekey diff --app cdk.out --fail         # the assembly `rekey synth` wrote, as it is")]
+  rekey diff --app cdk.out --fail         # the assembly `rekey synth` wrote, as it is"))]
 pub struct Args {
     #[command(flatten)]
     pub target: Target,

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 
 /// Write the default configuration (with comments) to a file.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  rekey init --path rekey.yaml && rekey validate --config rekey.yaml")]
+#[command(after_help = crate::exit::after_help(
+    "init",
+    "",
+    "Example:\n  rekey init --path rekey.yaml && rekey validate --config rekey.yaml"
+))]
 pub struct Args {
     /// File to write.
     #[arg(long, value_name = "FILE", default_value = "rekey.yaml")]

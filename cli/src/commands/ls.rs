@@ -12,7 +12,11 @@ use std::path::PathBuf;
 
 /// List the stacks and where each is deployed.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  rekey ls\n  rekey ls --config rekey.yaml --output json\n  rekey ls --app cdk.out")]
+#[command(after_help = crate::exit::after_help(
+    "ls",
+    "",
+    "Example:\n  rekey ls\n  rekey ls --config rekey.yaml --output json\n  rekey ls --app cdk.out"
+))]
 pub struct Args {
     /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
     /// default.

@@ -17,14 +17,12 @@ use std::path::PathBuf;
 
 /// Show what rekey would do in each account, without changing anything.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Runs in audit mode whatever the config's `mode` says, with the standard AWS SDK \
+#[command(after_help = crate::exit::after_help("plan", "Runs in audit mode whatever the config's `mode` says, with the standard AWS SDK \
 configuration (profile, region, AWS_ENDPOINT_URL).\n\n\
-Exit codes: 0 every account audited, 1 an account or user could not be audited, 2 `--account` not covered \
-by the config, 3 invalid config or email template, 5 AWS set-up failed (credentials, Organizations).\n\n\
 `--out FILE` also writes the plan file that `rekey rotate --plan FILE` applies after review \
-(docs/review-workflow.md).\n\n\
+(docs/review-workflow.md).", "\
 Examples:\n  rekey plan --config rekey.yaml\n  rekey plan --config rekey.yaml --account 111122223333 --at 2027-03-01 --output json\n  \
-rekey plan --config rekey.yaml --out plan.json")]
+rekey plan --config rekey.yaml --out plan.json"))]
 pub struct Args {
     /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
     /// default.

@@ -14,20 +14,16 @@ use std::path::PathBuf;
 
 /// Run inventory, rotation and notifications now, in this process.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Uses the config's `mode` (audit unless it says enforce); `--dry-run` forces audit. \
+#[command(after_help = crate::exit::after_help("rotate", "Uses the config's `mode` (audit unless it says enforce); `--dry-run` forces audit. \
 Uses the standard AWS SDK configuration (profile, region, AWS_ENDPOINT_URL).\n\n\
 `--force-user NAME` needs `--account` (NAME is forced in each account given); `--force-user ACCOUNT_ID/NAME` \
 forces NAME in that account only, and without `--account` the run covers just the accounts named this way.\n\n\
 `--plan FILE` (written by `rekey plan --out FILE`) runs exactly the reviewed actions: each account is audited \
 again, and an action runs only if it is planned again and the user's keys are unchanged; the others are refused \
 and reported. The whole file is refused (exit 6) when its checksum fails, the config changed, or it is older \
-than `plan.max_age_hours`.\n\n\
-Exit codes: 0 every account succeeded (or is not enrolled) and every email was sent; 1 an account, user, \
-action or email failed, or a reviewed action was refused (see the report); 2 `--account` not covered by the \
-config, or `--force-user NAME` without `--account`; 3 invalid config or email template; 5 AWS set-up failed \
-(credentials, Organizations); 6 the plan file was refused (checksum, config changed, too old).\n\n\
+than `plan.max_age_hours`.", "\
 Examples:\n  rekey rotate --config rekey.yaml --dry-run\n  rekey rotate --config rekey.yaml --account 111122223333 --force-user alice --output json\n  \
-rekey rotate --config rekey.yaml --force-user 111122223333/alice\n  rekey rotate --config rekey.yaml --plan plan.json")]
+rekey rotate --config rekey.yaml --force-user 111122223333/alice\n  rekey rotate --config rekey.yaml --plan plan.json"))]
 pub struct Args {
     /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
     /// default.

@@ -6,7 +6,11 @@ use std::io::Write;
 
 /// Print the JSON Schema of the configuration file, or the config reference generated from it.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  rekey schema > rekey.schema.json\n  rekey schema --format markdown   # the table of docs/config.md")]
+#[command(after_help = crate::exit::after_help(
+    "schema",
+    "",
+    "Examples:\n  rekey schema > rekey.schema.json\n  rekey schema --format markdown   # the table of docs/config.md"
+))]
 pub struct Args {
     /// `json`: the JSON Schema; `markdown`: the config reference table (every field, its default and meaning).
     #[arg(long, value_enum, default_value_t = Format::Json)]

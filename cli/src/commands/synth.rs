@@ -18,15 +18,14 @@ use std::path::PathBuf;
 
 /// Synthesize the stacks and the Lambda asset into a cloud assembly.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
+#[command(after_help = crate::exit::after_help("synth", "\
 The Lambda binary is built with `cargo zigbuild` (installed into .tools/zig on first use) \
-unless --lambda-zip is given. Nothing is written when the config is invalid (exit 3); \
-a failed build or write leaves the previous assembly as it was (exit 4).
-
+unless --lambda-zip is given. Nothing is written when the config is invalid; \
+a failed build or write leaves the previous assembly as it was.", "\
 Examples:
   rekey synth
   rekey synth --config rekey.yaml --out cdk.out
-  rekey synth --config rekey.yaml --lambda-zip target/lambda/bootstrap.zip --output json")]
+  rekey synth --config rekey.yaml --lambda-zip target/lambda/bootstrap.zip --output json"))]
 pub struct Args {
     /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
     /// default.

@@ -13,9 +13,11 @@ const BUILT_IN: &str = "<built-in default>";
 
 /// Check a configuration file; list every problem with its YAML path.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Exit codes: 0 valid, 3 invalid (every problem is listed).\n\nExample:\n  rekey validate\n  rekey validate --config rekey.yaml\n  rekey validate --config rekey.yaml --output json"
-)]
+#[command(after_help = crate::exit::after_help(
+    "validate",
+    "",
+    "Example:\n  rekey validate\n  rekey validate --config rekey.yaml\n  rekey validate --config rekey.yaml --output json"
+))]
 pub struct Args {
     /// Configuration file; without it: `REKEY_CONFIG_FILE`, else `./rekey.yaml` when it exists, else the built-in
     /// default.
