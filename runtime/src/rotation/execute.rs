@@ -152,10 +152,6 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
     let key = action.access_key_id.as_str();
     let keys = ctx.iam.list_access_keys(name).await.map_err(failed)?;
     let find = |id: &str| keys.iter().find(|k| k.access_key_id == id);
-    let newer_active = |of: &AccessKeyInfo| {
-        keys.iter()
-            .any(|k| k.access_key_id != of.access_key_id && k.status == KeyStatus::Active && k.created > of.created)
-    };
     match action.action {
         ActionKind::Rotate => {
             if keys.len() >= 2 {
@@ -173,66 +169,9 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
             }
             complete(ctx, user, key).await.map(|arn| (Some(key.to_string()), Some(arn)))
         }
-        ActionKind::DeleteOrphanKey => {
-            let Some(k) = find(key) else {
-                return Err(Outcome::Skipped(format!("key `{key}` no longer exists")));
-            };
-            let other_active = keys.iter().any(|o| o.access_key_id != key && o.status == KeyStatus::Active);
-            if k.status == KeyStatus::Active && !other_active {
-                return Err(Outcome::Skipped(format!("key `{key}` is now the user's only active key")));
-            }
-            // The plan was made from the record as the audit saw it; a run
-            // that started since may own this key and be about to store it.
-            let secret_name = ctx.config.names().secret_name(ctx.account_id, name);
-            let info = ctx.secrets.describe(&secret_name).await.map_err(failed)?;
-            if let Some(record) = info.as_ref().and_then(record_of) {
-                if record.held_by_other(ctx.owner, ctx.now) {
-                    return Err(Outcome::Skipped(leased_message(name, &record)));
-                }
-            }
-            if info.as_ref().is_some_and(|i| i.versions.contains_key(&version_id_for(key))) {
-                return Err(Outcome::Skipped(format!("key `{key}` has been stored in the user's secret since")));
-            }
-            delete_key(ctx, name, key).await.map_err(failed)?;
-            Ok((None, None))
-        }
-        ActionKind::Deactivate => {
-            match find(key) {
-                Some(k) if k.status == KeyStatus::Active && newer_active(k) => {}
-                Some(k) if k.status == KeyStatus::Active => {
-                    return Err(Outcome::Skipped(format!("key `{key}` has no newer active replacement any more")))
-                }
-                Some(_) => return Err(Outcome::Skipped(format!("key `{key}` is already inactive"))),
-                None => return Err(Outcome::Skipped(format!("key `{key}` no longer exists"))),
-            }
-            // The record first: an inactive key without it is one rekey
-            // would never delete (and it would block the next rotation). A
-            // record on a key that stays active (the status change failed)
-            // is harmless: deletion only considers inactive keys, and the
-            // retry writes it again.
-            let tag = BTreeMap::from([(format!("{DEACTIVATED_TAG_PREFIX}{key}"), rfc3339(ctx.now))]);
-            ctx.iam.tag_user(name, &tag).await.map_err(failed)?;
-            ctx.iam.set_access_key_status(name, key, KeyStatus::Inactive).await.map_err(failed)?;
-            Ok((None, None))
-        }
-        ActionKind::Delete => {
-            match find(key) {
-                Some(k) if k.status == KeyStatus::Inactive => {}
-                Some(_) => return Err(Outcome::Skipped(format!("key `{key}` is active again"))),
-                None => return Err(Outcome::Skipped(format!("key `{key}` no longer exists"))),
-            }
-            delete_key(ctx, name, key).await.map_err(failed)?;
-            // Drop the key's records: IAM allows 50 tags per user.
-            let stale: Vec<String> = [DEACTIVATED_TAG_PREFIX, SEEN_INACTIVE_TAG_PREFIX]
-                .iter()
-                .map(|p| format!("{p}{key}"))
-                .filter(|t| user.tags.contains_key(t))
-                .collect();
-            if !stale.is_empty() {
-                ctx.iam.untag_user(name, &stale).await.map_err(|e| failed(format!("key deleted, but {e}")))?;
-            }
-            Ok((None, None))
-        }
+        ActionKind::DeleteOrphanKey => delete_orphan(ctx, name, key, &keys).await,
+        ActionKind::Deactivate => deactivate(ctx, name, key, &keys).await,
+        ActionKind::Delete => delete_inactive(ctx, user, key, &keys).await,
         ActionKind::RecordInactiveSeen => {
             match find(key) {
                 Some(k) if k.status == KeyStatus::Inactive => {}
@@ -243,6 +182,96 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
             Ok((None, None))
         }
     }
+}
+
+/// Deletes an orphan key (created by a run that crashed before storing it),
+/// unless it became the user's only active key or a run stored it since.
+async fn delete_orphan<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    name: &str,
+    key: &str,
+    keys: &[AccessKeyInfo],
+) -> Step<Done> {
+    let find = |id: &str| keys.iter().find(|k| k.access_key_id == id);
+    let Some(k) = find(key) else {
+        return Err(Outcome::Skipped(format!("key `{key}` no longer exists")));
+    };
+    let other_active = keys.iter().any(|o| o.access_key_id != key && o.status == KeyStatus::Active);
+    if k.status == KeyStatus::Active && !other_active {
+        return Err(Outcome::Skipped(format!("key `{key}` is now the user's only active key")));
+    }
+    // The plan was made from the record as the audit saw it; a run
+    // that started since may own this key and be about to store it.
+    let secret_name = ctx.config.names().secret_name(ctx.account_id, name);
+    let info = ctx.secrets.describe(&secret_name).await.map_err(failed)?;
+    if let Some(record) = info.as_ref().and_then(record_of) {
+        if record.held_by_other(ctx.owner, ctx.now) {
+            return Err(Outcome::Skipped(leased_message(name, &record)));
+        }
+    }
+    if info.as_ref().is_some_and(|i| i.versions.contains_key(&version_id_for(key))) {
+        return Err(Outcome::Skipped(format!("key `{key}` has been stored in the user's secret since")));
+    }
+    delete_key(ctx, name, key).await.map_err(failed)?;
+    Ok((None, None))
+}
+
+/// Deactivates a key that has a newer active replacement, recording when.
+async fn deactivate<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    name: &str,
+    key: &str,
+    keys: &[AccessKeyInfo],
+) -> Step<Done> {
+    let find = |id: &str| keys.iter().find(|k| k.access_key_id == id);
+    let newer_active = |of: &AccessKeyInfo| {
+        keys.iter()
+            .any(|k| k.access_key_id != of.access_key_id && k.status == KeyStatus::Active && k.created > of.created)
+    };
+    match find(key) {
+        Some(k) if k.status == KeyStatus::Active && newer_active(k) => {}
+        Some(k) if k.status == KeyStatus::Active => {
+            return Err(Outcome::Skipped(format!("key `{key}` has no newer active replacement any more")))
+        }
+        Some(_) => return Err(Outcome::Skipped(format!("key `{key}` is already inactive"))),
+        None => return Err(Outcome::Skipped(format!("key `{key}` no longer exists"))),
+    }
+    // The record first: an inactive key without it is one rekey
+    // would never delete (and it would block the next rotation). A
+    // record on a key that stays active (the status change failed)
+    // is harmless: deletion only considers inactive keys, and the
+    // retry writes it again.
+    let tag = BTreeMap::from([(format!("{DEACTIVATED_TAG_PREFIX}{key}"), rfc3339(ctx.now))]);
+    ctx.iam.tag_user(name, &tag).await.map_err(failed)?;
+    ctx.iam.set_access_key_status(name, key, KeyStatus::Inactive).await.map_err(failed)?;
+    Ok((None, None))
+}
+
+/// Deletes a key that is still inactive, then drops its records from the user's tags.
+async fn delete_inactive<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    user: &UserFacts,
+    key: &str,
+    keys: &[AccessKeyInfo],
+) -> Step<Done> {
+    let name = &user.user_name;
+    let find = |id: &str| keys.iter().find(|k| k.access_key_id == id);
+    match find(key) {
+        Some(k) if k.status == KeyStatus::Inactive => {}
+        Some(_) => return Err(Outcome::Skipped(format!("key `{key}` is active again"))),
+        None => return Err(Outcome::Skipped(format!("key `{key}` no longer exists"))),
+    }
+    delete_key(ctx, name, key).await.map_err(failed)?;
+    // Drop the key's records: IAM allows 50 tags per user.
+    let stale: Vec<String> = [DEACTIVATED_TAG_PREFIX, SEEN_INACTIVE_TAG_PREFIX]
+        .iter()
+        .map(|p| format!("{p}{key}"))
+        .filter(|t| user.tags.contains_key(t))
+        .collect();
+    if !stale.is_empty() {
+        ctx.iam.untag_user(name, &stale).await.map_err(|e| failed(format!("key deleted, but {e}")))?;
+    }
+    Ok((None, None))
 }
 
 /// `DeleteAccessKey`; a key already gone counts as deleted (a retried

@@ -178,17 +178,7 @@ pub async fn rotate_account_reviewed<P: Platform>(
     review: &mut crate::plan_file::AccountReview,
 ) -> AccountPart {
     let mode = EffectiveMode::resolve(config.mode, msg.dry_run);
-    let mut report = AccountReport {
-        run_id: msg.run_id.clone(),
-        account_id: msg.account_id.clone(),
-        account_name: msg.account_name.clone(),
-        account_email: msg.account_email.clone(),
-        mode,
-        status: AccountStatus::Succeeded,
-        users: Vec::new(),
-        users_omitted: 0,
-        key_ages: None,
-    };
+    let mut report = empty_report(msg, mode);
     let central = config.secrets.storage == SecretStorage::Central;
     let platform = limit::LimitedPlatform::new(&deps.platform, deps.limits(config), central);
     let (iam, secrets) = match open_account(&platform, config, &msg.account_id).await {
@@ -238,12 +228,38 @@ pub async fn rotate_account_reviewed<P: Platform>(
     let covered = users::cover(&exec_ctx, &audited, plan.users, mode, deadline, concurrency).await;
     report.users = covered.users;
     let continue_after = covered.continue_after;
-    // Users whose audit failed are not in the plan; report them anyway
-    // (those this part covers: up to where it stopped).
-    let covered = |user: &str| continue_after.as_deref().is_none_or(|last| user <= last);
-    for (user, error) in &audited.user_errors {
-        if covered(user) && !report.users.iter().any(|u| &u.user_name == user) {
-            report.users.push(UserReport {
+    add_failed_audits(&mut report.users, &audited.user_errors, continue_after.as_deref());
+    report.users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
+    report.key_ages = Some(crate::report::AgeBands::for_policy(&policy).recount(&report.users));
+    AccountPart { report, continue_after }
+}
+
+/// The report of `msg`'s account before any user is covered.
+fn empty_report(msg: &AccountMessage, mode: EffectiveMode) -> AccountReport {
+    AccountReport {
+        run_id: msg.run_id.clone(),
+        account_id: msg.account_id.clone(),
+        account_name: msg.account_name.clone(),
+        account_email: msg.account_email.clone(),
+        mode,
+        status: AccountStatus::Succeeded,
+        users: Vec::new(),
+        users_omitted: 0,
+        key_ages: None,
+    }
+}
+
+/// Users whose audit failed are not in the plan; they are reported anyway
+/// with their error (those this part covers: up to `continue_after`).
+fn add_failed_audits(
+    users: &mut Vec<UserReport>,
+    user_errors: &std::collections::BTreeMap<String, String>,
+    continue_after: Option<&str>,
+) {
+    let covered = |user: &str| continue_after.is_none_or(|last| user <= last);
+    for (user, error) in user_errors {
+        if covered(user) && !users.iter().any(|u| &u.user_name == user) {
+            users.push(UserReport {
                 user_name: user.clone(),
                 status: lifecycle::UserStatus::Managed,
                 owner_email: None,
@@ -256,9 +272,6 @@ pub async fn rotate_account_reviewed<P: Platform>(
             });
         }
     }
-    report.users.sort_by(|a, b| a.user_name.cmp(&b.user_name));
-    report.key_ages = Some(crate::report::AgeBands::for_policy(&policy).recount(&report.users));
-    AccountPart { report, continue_after }
 }
 
 /// Assumes the member role and builds the account's IAM and secret-store
