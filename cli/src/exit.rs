@@ -298,18 +298,9 @@ mod tests {
     #[test]
     fn the_documented_exit_codes_are_the_generated_ones() {
         let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/cli.md");
-        let doc = std::fs::read_to_string(&path).unwrap();
-        let begin = doc.find(BEGIN_MARKER).expect("begin marker") + BEGIN_MARKER.len();
-        let end = doc.find(END_MARKER).expect("end marker");
-        let generated = format!("\n{}", markdown());
-        if std::env::var_os("REKEY_BLESS").is_some() {
-            std::fs::write(&path, format!("{}{generated}{}", &doc[..begin], &doc[end..])).unwrap();
-            return;
+        if let Err(e) = rekey_config::reference::check_generated_section(&path, BEGIN_MARKER, END_MARKER, &markdown()) {
+            panic!("{e}");
         }
-        assert!(
-            doc[begin..end] == generated,
-            "docs/cli.md's exit codes differ from cli/src/exit.rs; rerun with REKEY_BLESS=1 and review the diff:\n{generated}"
-        );
     }
 
     #[test]

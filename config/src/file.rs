@@ -206,16 +206,6 @@ pub enum Scope {
     Account,
 }
 
-impl Scope {
-    /// `organization` or `account`, as written in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Organization => "organization",
-            Scope::Account => "account",
-        }
-    }
-}
-
 /// Audit (report only) or enforce (act).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -19,8 +19,8 @@ pub mod yaml;
 pub use dashboard::*;
 pub use file::*;
 pub use ids::*;
-pub use runtime::*;
 pub use names::{secret_name_in, secret_name_problem, Names, StackId, MAX_SECRET_NAME_LEN};
+pub use runtime::*;
 pub use validate::LOG_RETENTION_DAYS;
 
 use std::ops::Deref;

@@ -308,7 +308,9 @@ fn runtime(r: &crate::Runtime, out: &mut Issues) {
         (r.rate_limits.assume_role_per_second, "runtime.rate_limits.assume_role_per_second"),
         (r.rate_limits.central_secret_writes_per_second, "runtime.rate_limits.central_secret_writes_per_second"),
     ] {
-        out.check((1..=1000).contains(&value), path, || format!("{value} must be between 1 and 1000 (calls per second)"));
+        out.check((1..=1000).contains(&value), path, || {
+            format!("{value} must be between 1 and 1000 (calls per second)")
+        });
     }
 }
 

@@ -7,7 +7,7 @@ use crate::diff::{self, TemplateDiff};
 use crate::error::DeployError;
 use crate::iam;
 use crate::model::*;
-use crate::plan::{AccountRole, Placement, Step};
+use crate::placement::{AccountRole, Placement, Step};
 use crate::progress::Progress;
 use crate::stack_set::deploy_stack_set;
 use crate::wait;
@@ -79,7 +79,7 @@ impl Default for Options {
 
 /// The AWS side of a deploy: one CloudFormation per account role, the asset bucket and the organization.
 #[derive(Debug)]
-pub struct Env<'a, C, A, O> {
+pub struct Clients<'a, C, A, O> {
     /// CloudFormation in the deployment account.
     pub deployment: &'a C,
     /// CloudFormation in the management (or delegated-admin) account; may be the same as `deployment`.
@@ -94,7 +94,7 @@ pub struct Env<'a, C, A, O> {
     pub management_account_id: String,
 }
 
-impl<C, A, O> Env<'_, C, A, O> {
+impl<C, A, O> Clients<'_, C, A, O> {
     /// CloudFormation in the account `role` names.
     pub(crate) fn cfn(&self, role: AccountRole) -> &C {
         match role {
@@ -104,7 +104,7 @@ impl<C, A, O> Env<'_, C, A, O> {
     }
 }
 
-impl<C, A, O: Org> Env<'_, C, A, O> {
+impl<C, A, O: Org> Clients<'_, C, A, O> {
     /// `targets`, where no OU means the whole organization: its root.
     pub(crate) async fn resolve_targets(&self, targets: &StackSetTargets) -> Result<StackSetTargets, DeployError> {
         let mut targets = targets.clone();
@@ -244,7 +244,7 @@ pub(crate) fn parse(stack: &str, text: &str) -> Result<Value, DeployError> {
 
 /// Deploys `steps` in order. Stops at the first failure, which names the first failed resource.
 pub async fn deploy<C: Cfn, A: AssetStore, O: Org>(
-    env: &Env<'_, C, A, O>,
+    clients: &Clients<'_, C, A, O>,
     config: &Config,
     steps: &[Step],
     asset: Option<&AssetUpload>,
@@ -254,16 +254,16 @@ pub async fn deploy<C: Cfn, A: AssetStore, O: Org>(
 ) -> Result<DeployReport, DeployError> {
     let mut report = DeployReport::default();
     if let Some(asset) = asset {
-        report.asset = Some(publish(env.assets, asset, progress).await?);
+        report.asset = Some(publish(clients.assets, asset, progress).await?);
     }
     for step in steps {
-        let params = parameters(&step.stack.template, &env.deployment_account_id, &env.management_account_id);
+        let params = parameters(&step.stack.template, &clients.deployment_account_id, &clients.management_account_id);
         let outcome = match &step.placement {
             Placement::Stack(role) => {
-                deploy_stack(env.cfn(*role), step, params, tags(config), options, approver, progress).await?
+                deploy_stack(clients.cfn(*role), step, params, tags(config), options, approver, progress).await?
             }
             Placement::StackSet { targets, call_as } => {
-                let targets = env.resolve_targets(targets).await?;
+                let targets = clients.resolve_targets(targets).await?;
                 let request = StackSetRequest {
                     name: step.stack.name.clone(),
                     template: body(step)?,
@@ -272,7 +272,7 @@ pub async fn deploy<C: Cfn, A: AssetStore, O: Org>(
                     description: step.stack.description.clone(),
                     call_as: *call_as,
                 };
-                deploy_stack_set(env.management, step, &request, &targets, options, approver, progress).await?
+                deploy_stack_set(clients.management, step, &request, &targets, options, approver, progress).await?
             }
         };
         report.stacks.push(outcome);
@@ -486,14 +486,17 @@ pub(crate) fn approve(
 }
 
 /// The deployed template of each step (or `None`), compared with the synthesized one.
-pub async fn diff_all<C: Cfn, A, O>(env: &Env<'_, C, A, O>, steps: &[Step]) -> Result<Vec<TemplateDiff>, DeployError> {
+pub async fn diff_all<C: Cfn, A, O>(
+    clients: &Clients<'_, C, A, O>,
+    steps: &[Step],
+) -> Result<Vec<TemplateDiff>, DeployError> {
     let mut diffs = Vec::new();
     for step in steps {
         let name = &step.stack.name;
         let deployed = match &step.placement {
-            Placement::Stack(role) => env.cfn(*role).get_template(name).await?,
+            Placement::Stack(role) => clients.cfn(*role).get_template(name).await?,
             Placement::StackSet { call_as, .. } => {
-                env.management.describe_stack_set(name, *call_as).await?.map(|s| s.template)
+                clients.management.describe_stack_set(name, *call_as).await?.map(|s| s.template)
             }
         };
         let old = deployed.map(|t| parse(name, &t)).transpose()?;

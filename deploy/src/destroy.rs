@@ -2,10 +2,10 @@
 //! StackSet), after confirmation. Secrets the runtime created (tag `rekey:managed=true`) are kept unless asked.
 
 use crate::api::{Cfn, ManagedSecrets, Org};
-use crate::deploy::{Approver, Env, Options};
+use crate::deploy::{Approver, Clients, Options};
 use crate::error::DeployError;
 use crate::model::StackSetTargets;
-use crate::plan::{Placement, Step};
+use crate::placement::{Placement, Step};
 use crate::progress::Progress;
 use crate::stack_set::{deployed_ous, with_ous};
 use crate::wait;
@@ -53,7 +53,7 @@ pub struct DestroyOptions {
 /// Deletes `steps` in reverse order, then keeps or deletes the managed secrets reachable through `secrets`
 /// (account id and adapter: the deployment account and, for central storage, the management account).
 pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
-    env: &Env<'_, C, A, O>,
+    clients: &Clients<'_, C, A, O>,
     steps: &[Step],
     secrets: &[(String, &S)],
     flags: DestroyOptions,
@@ -65,7 +65,7 @@ pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
     for step in steps.iter().rev() {
         progress.note(&format!("  {}", step.title()))?;
     }
-    let unreached = if flags.member_secrets { unreached_accounts(env, steps, secrets).await? } else { Vec::new() };
+    let unreached = if flags.member_secrets { unreached_accounts(clients, steps, secrets).await? } else { Vec::new() };
     if !unreached.is_empty() {
         // Said before asking, so the user knows what `--delete-secrets` will not do.
         progress.note(&format!(
@@ -82,9 +82,9 @@ pub async fn destroy<C: Cfn, A, O: Org, S: ManagedSecrets>(
     let mut report = DestroyReport { secrets_unreached_accounts: unreached, ..DestroyReport::default() };
     for step in steps.iter().rev() {
         let deleted = match &step.placement {
-            Placement::Stack(role) => delete_stack(env.cfn(*role), step, options, progress).await?,
+            Placement::Stack(role) => delete_stack(clients.cfn(*role), step, options, progress).await?,
             Placement::StackSet { targets, call_as } => {
-                delete_stack_set(env, step, targets, *call_as, options, progress).await?
+                delete_stack_set(clients, step, targets, *call_as, options, progress).await?
             }
         };
         let title = step.title();
@@ -138,18 +138,18 @@ async fn delete_stack<C: Cfn>(
 /// Deletes the StackSet's instances (in every OU they were deployed to, which may be an earlier config's, and
 /// the configured ones), then the StackSet; `false` when it was not deployed.
 async fn delete_stack_set<C: Cfn, A, O: Org>(
-    env: &Env<'_, C, A, O>,
+    clients: &Clients<'_, C, A, O>,
     step: &Step,
     targets: &StackSetTargets,
     call_as: CallAs,
     options: &Options,
     progress: &mut Progress<'_>,
 ) -> Result<bool, DeployError> {
-    let (cfn, name) = (env.management, &step.stack.name);
+    let (cfn, name) = (clients.management, &step.stack.name);
     let Some(set) = cfn.describe_stack_set(name, call_as).await? else { return Ok(false) };
     let instances = cfn.list_stack_instances(name, call_as).await?;
     if !instances.is_empty() {
-        let targets = env.resolve_targets(targets).await?;
+        let targets = clients.resolve_targets(targets).await?;
         let mut ous = deployed_ous(&set, &instances);
         ous.extend(targets.ou_ids.iter().cloned());
         let targets = with_ous(&targets, &ous.into_iter().collect::<Vec<_>>());
@@ -194,15 +194,15 @@ async fn managed_secrets<S: ManagedSecrets>(
 
 /// The accounts of the StackSet instances whose secrets are not reachable through `secrets`.
 async fn unreached_accounts<C: Cfn, A, O, S>(
-    env: &Env<'_, C, A, O>,
+    clients: &Clients<'_, C, A, O>,
     steps: &[Step],
     secrets: &[(String, &S)],
 ) -> Result<Vec<String>, DeployError> {
     let mut accounts = BTreeSet::new();
     for step in steps {
         if let Placement::StackSet { call_as, .. } = &step.placement {
-            if env.management.describe_stack_set(&step.stack.name, *call_as).await?.is_some() {
-                for instance in env.management.list_stack_instances(&step.stack.name, *call_as).await? {
+            if clients.management.describe_stack_set(&step.stack.name, *call_as).await?.is_some() {
+                for instance in clients.management.list_stack_instances(&step.stack.name, *call_as).await? {
                     accounts.insert(instance.account);
                 }
             }

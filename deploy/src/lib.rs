@@ -1,7 +1,7 @@
 //! `rekey deploy`, `rekey diff` and `rekey destroy`: CloudFormation stacks, the member-role StackSet and the
 //! Lambda asset, behind small traits (`api`) so the logic is tested without AWS; `sdk` holds the AWS adapters.
 //!
-//! Entry points: [`plan::plan`] places the synthesized stacks, [`deploy::deploy`], [`deploy::diff_all`] and
+//! Entry points: [`placement::place_stacks`] places the synthesized stacks, [`deploy::deploy`], [`deploy::diff_all`] and
 //! [`destroy::destroy`] carry the plan out, writing progress through [`progress::Progress`].
 
 pub mod api;
@@ -11,16 +11,18 @@ pub mod diff;
 pub mod error;
 pub mod iam;
 pub mod model;
-pub mod plan;
+pub mod placement;
 pub mod progress;
 pub mod sdk;
 mod stack_set;
 mod wait;
 
-pub use deploy::{deploy, diff_all, Approver, AssetUpload, DeployReport, Env, NoTerminal, Options, RequireApproval};
+pub use deploy::{
+    deploy, diff_all, Approver, AssetUpload, Clients, DeployReport, NoTerminal, Options, RequireApproval,
+};
 pub use destroy::{destroy, DestroyOptions, DestroyReport};
 pub use error::DeployError;
-pub use plan::{plan, AccountRole, Placement, StackTemplate, Step, UnknownStack};
+pub use placement::{place_stacks, AccountRole, Placement, StackTemplate, Step, UnknownStack};
 pub use progress::{Progress, ProgressMode};
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::api::Cfn;
 use crate::deploy::{approve, parse, Approver, Options, Outcome, StackOutcome};
 use crate::error::DeployError;
 use crate::model::{StackInstance, StackSet, StackSetRequest, StackSetTargets};
-use crate::plan::Step;
+use crate::placement::Step;
 use crate::progress::Progress;
 use crate::wait;
 use std::collections::BTreeSet;

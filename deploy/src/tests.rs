@@ -1,11 +1,11 @@
 //! Deploy, diff and destroy against the in-memory fakes: ordering, change sets, "no changes", failures,
 //! approval, StackSet targets, outputs and the events-mode progress output (snapshot).
 
-use crate::deploy::{deploy, diff_all, Approver, AssetUpload, Env, NoTerminal, Options, Outcome, RequireApproval};
+use crate::deploy::{deploy, diff_all, Approver, AssetUpload, Clients, NoTerminal, Options, Outcome, RequireApproval};
 use crate::destroy::{destroy, DestroyOptions};
 use crate::error::DeployError;
 use crate::fake::*;
-use crate::plan::{plan, StackTemplate, Step};
+use crate::placement::{place_stacks, StackTemplate, Step};
 use crate::progress::{Progress, ProgressMode};
 use chrono::{DateTime, TimeZone, Utc};
 use pretty_assertions::assert_eq;
@@ -79,8 +79,8 @@ impl World {
         }
     }
 
-    fn env(&self) -> Env<'_, FakeCfn, FakeS3, FakeOrg> {
-        Env {
+    fn clients(&self) -> Clients<'_, FakeCfn, FakeS3, FakeOrg> {
+        Clients {
             deployment: &self.deployment,
             management: &self.management,
             assets: &self.s3,
@@ -92,7 +92,7 @@ impl World {
 }
 
 fn steps(rotate_after_days: u32) -> Vec<Step> {
-    plan(&config(), &templates(rotate_after_days), &[]).expect("plan")
+    place_stacks(&config(), &templates(rotate_after_days), &[]).expect("plan")
 }
 
 fn asset() -> AssetUpload {
@@ -114,7 +114,15 @@ fn run(
     let result = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-        rt.block_on(deploy(&world.env(), &config(), steps, Some(&asset()), &options(approval), approver, &mut progress))
+        rt.block_on(deploy(
+            &world.clients(),
+            &config(),
+            steps,
+            Some(&asset()),
+            &options(approval),
+            approver,
+            &mut progress,
+        ))
     };
     (result, String::from_utf8(out).expect("utf-8"))
 }
@@ -199,7 +207,7 @@ fn no_execute_prepares_change_sets_and_executes_nothing() {
     let report = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
-        rt.block_on(deploy(&world.env(), &config(), &steps(60), None, &options, &mut asked, &mut progress))
+        rt.block_on(deploy(&world.clients(), &config(), &steps(60), None, &options, &mut asked, &mut progress))
     }
     .expect("no-execute");
     let outcomes: Vec<(&str, Outcome)> = report.stacks.iter().map(|s| (s.stack.as_str(), s.outcome)).collect();
@@ -310,12 +318,12 @@ fn the_user_is_asked_and_a_no_stops_the_deploy() {
 fn diff_shows_nothing_after_deploy_and_the_change_after_an_edit() {
     let world = World::new();
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let before = rt.block_on(diff_all(&world.env(), &steps(90))).expect("diff");
+    let before = rt.block_on(diff_all(&world.clients(), &steps(90))).expect("diff");
     assert!(before.iter().all(|d| !d.is_empty()));
     run(&world, &steps(90), RequireApproval::Never, &mut NoTerminal).0.expect("deploy");
-    let same = rt.block_on(diff_all(&world.env(), &steps(90))).expect("diff");
+    let same = rt.block_on(diff_all(&world.clients(), &steps(90))).expect("diff");
     assert!(same.iter().all(|d| d.is_empty()), "{same:?}");
-    let changed = rt.block_on(diff_all(&world.env(), &steps(60))).expect("diff");
+    let changed = rt.block_on(diff_all(&world.clients(), &steps(60))).expect("diff");
     let text: String = changed.iter().filter(|d| !d.is_empty()).map(ToString::to_string).collect();
     assert_eq!(
         text,
@@ -339,7 +347,7 @@ fn destroy_deletes_in_reverse_order_and_keeps_secrets_unless_asked() {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         let store = [(DEPLOYMENT.to_string(), &secrets)];
         rt.block_on(destroy(
-            &world.env(),
+            &world.clients(),
             &steps(90),
             &store,
             flags,
@@ -377,7 +385,7 @@ fn destroy_deletes_in_reverse_order_and_keeps_secrets_unless_asked() {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         let store = [(DEPLOYMENT.to_string(), &secrets)];
         rt.block_on(destroy(
-            &world.env(),
+            &world.clients(),
             &steps(90),
             &store,
             DestroyOptions::default(),
@@ -396,7 +404,7 @@ fn destroy_deletes_in_reverse_order_and_keeps_secrets_unless_asked() {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         let store = [(DEPLOYMENT.to_string(), &secrets)];
         rt.block_on(destroy(
-            &world.env(),
+            &world.clients(),
             &steps(90),
             &store,
             flags,
@@ -432,7 +440,7 @@ fn ou_world() -> World {
 fn member_role_steps(ous: &[&str], action: &str) -> Vec<Step> {
     let yaml = format!("organization:\n  target_ou_ids: [{}]\n", ous.join(", "));
     let config = Config::from_yaml_str(&yaml, None).expect("valid");
-    let mut steps = plan(&config, &templates(90), &["member-role".into()]).expect("plan");
+    let mut steps = place_stacks(&config, &templates(90), &["member-role".into()]).expect("plan");
     steps[0].stack.template["Resources"]["MemberRole"]["Properties"]["Policies"] = json!([role_policy(action)]);
     steps
 }
@@ -567,7 +575,7 @@ fn destroy_deletes_the_instances_of_ous_an_earlier_config_targeted() {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         let store = [(DEPLOYMENT.to_string(), &secrets)];
         rt.block_on(destroy(
-            &world.env(),
+            &world.clients(),
             &member_role_steps(&[OU_C], "iam:ListUsers"),
             &store,
             DestroyOptions { force: true, delete_secrets: false, member_secrets: false },
@@ -599,7 +607,7 @@ fn destroy_names_the_member_accounts_whose_secrets_it_cannot_delete_before_delet
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         let store = [(DEPLOYMENT.to_string(), &secrets), ("333333333333".to_string(), &secrets)];
         rt.block_on(destroy(
-            &world.env(),
+            &world.clients(),
             &steps(90),
             &store,
             flags,
@@ -629,7 +637,7 @@ fn destroy_names_the_member_accounts_whose_secrets_it_cannot_delete_before_delet
         let store = [(DEPLOYMENT.to_string(), &secrets)];
         let flags = DestroyOptions { force: true, delete_secrets: false, member_secrets: true };
         rt.block_on(destroy(
-            &world.env(),
+            &world.clients(),
             &steps(90),
             &store,
             flags,

@@ -21,7 +21,7 @@ use rekey_deploy::api::{AssetStore, Cfn, Org};
 use rekey_deploy::deploy::Outcome;
 use rekey_deploy::model::{StackSetRequest, StackSetTargets};
 use rekey_deploy::sdk::SdkCfn;
-use rekey_deploy::{DeployError, Env, NoTerminal, Options, Progress, ProgressMode, RequireApproval, StackTemplate};
+use rekey_deploy::{Clients, DeployError, NoTerminal, Options, Progress, ProgressMode, RequireApproval, StackTemplate};
 use serde_json::json;
 use std::time::Duration;
 
@@ -125,7 +125,7 @@ fn main_step() -> Vec<rekey_deploy::Step> {
         description: None,
         template: json!({"Resources": {"RotationFunction": {"Type": "AWS::Lambda::Function", "Properties": {}}}}),
     };
-    rekey_deploy::plan(&config, &[template], &[]).expect("plan")
+    rekey_deploy::place_stacks(&config, &[template], &[]).expect("plan")
 }
 
 fn stack(status: cf::StackStatus) -> DescribeStacksOutput {
@@ -136,7 +136,7 @@ fn stack(status: cf::StackStatus) -> DescribeStacksOutput {
 
 async fn deploy(client: Client) -> (Result<rekey_deploy::DeployReport, DeployError>, String) {
     let cfn = SdkCfn::new(client);
-    let env = Env {
+    let clients = Clients {
         deployment: &cfn,
         management: &cfn,
         assets: &NoAssets,
@@ -155,7 +155,7 @@ async fn deploy(client: Client) -> (Result<rekey_deploy::DeployReport, DeployErr
     let result = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         rekey_deploy::deploy(
-            &env,
+            &clients,
             &Config::builtin_default(),
             &main_step(),
             None,
@@ -320,7 +320,7 @@ async fn instances_follow_the_configured_ous_through_the_real_client() {
         description: None,
         template: template.clone(),
     };
-    let steps = rekey_deploy::plan(&config, &[member], &[]).expect("plan");
+    let steps = rekey_deploy::place_stacks(&config, &[member], &[]).expect("plan");
 
     let body = template.to_string();
     let describe = mock!(Client::describe_stack_set).then_output(move || {
@@ -373,7 +373,7 @@ async fn instances_follow_the_configured_ous_through_the_real_client() {
         [&describe, &list, &create, &delete, &update, &operation]
     );
     let cfn = SdkCfn::new(client);
-    let env = Env {
+    let clients = Clients {
         deployment: &cfn,
         management: &cfn,
         assets: &NoAssets,
@@ -391,7 +391,7 @@ async fn instances_follow_the_configured_ous_through_the_real_client() {
     let mut out = Vec::new();
     let report = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
-        rekey_deploy::deploy(&env, &config, &steps, None, &options, &mut NoTerminal, &mut progress).await
+        rekey_deploy::deploy(&clients, &config, &steps, None, &options, &mut NoTerminal, &mut progress).await
     };
     let out = String::from_utf8(out).expect("utf-8");
     let report = report.unwrap_or_else(|e| panic!("{e}\n{out}"));

@@ -45,7 +45,7 @@ pub fn template(config: &Config) -> (&'static str, Template) {
     } else {
         "Assumed by the rekey inventory function to list the organization's accounts"
     };
-    t.add(
+    let role = t.add(
         "InventoryRole",
         Role {
             role_name: names.inventory_role.clone().into(),
@@ -57,7 +57,7 @@ pub fn template(config: &Config) -> (&'static str, Template) {
     );
     t.add_output(
         "InventoryRoleArn",
-        Output::new("The role the inventory function assumes", Expr::get_att("InventoryRole", "Arn")),
+        Output::new("The role the inventory function assumes", Expr::get_att(&role, "Arn")),
     );
     (DESCRIPTION, t)
 }

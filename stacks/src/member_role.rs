@@ -60,12 +60,9 @@ pub fn template(config: &Config) -> (&'static str, Template) {
         max_session_duration: Some(3600),
     };
     let role = Resource::from(role);
-    t.add("MemberRole", role);
+    let role = t.add("MemberRole", role);
     t.add("ExemptionGroup", Group { group_name: names.exemption_group.clone().into() });
-    t.add_output(
-        "MemberRoleArn",
-        Output::new("The role the rotation function assumes", Expr::get_att("MemberRole", "Arn")),
-    );
+    t.add_output("MemberRoleArn", Output::new("The role the rotation function assumes", Expr::get_att(&role, "Arn")));
     t.add_output(
         "ExemptionGroupName",
         Output::new("Members of this IAM group are exempt from rotation", Expr::r#ref("ExemptionGroup")),

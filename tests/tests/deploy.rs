@@ -34,7 +34,7 @@ use rekey_deploy::api::Cfn;
 use rekey_deploy::deploy::Outcome;
 use rekey_deploy::sdk::Session;
 use rekey_deploy::{
-    AssetUpload, DeployReport, DestroyOptions, DestroyReport, Env, NoTerminal, Options, Progress, ProgressMode,
+    AssetUpload, Clients, DeployReport, DestroyOptions, DestroyReport, NoTerminal, Options, Progress, ProgressMode,
     RequireApproval, StackTemplate, Step,
 };
 use rekey_e2e::moto::{test_account_id, Moto};
@@ -77,18 +77,18 @@ fn stacks_only(config: &Config, packaged: &PackagedAsset, only: &[&str]) -> Vec<
         })
         .collect();
     let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
-    rekey_deploy::plan(config, &templates, &only).expect("plan")
+    rekey_deploy::place_stacks(config, &templates, &only).expect("plan")
 }
 
 fn options(approval: RequireApproval) -> Options {
     Options { approval, poll: Duration::from_millis(10), timeout: Duration::from_secs(60), ..Options::default() }
 }
 
-fn env<'a>(
+fn clients<'a>(
     session: &'a Session,
     account: &str,
-) -> Env<'a, rekey_deploy::sdk::SdkCfn, rekey_deploy::sdk::SdkS3, rekey_deploy::sdk::SdkOrg> {
-    Env {
+) -> Clients<'a, rekey_deploy::sdk::SdkCfn, rekey_deploy::sdk::SdkS3, rekey_deploy::sdk::SdkOrg> {
+    Clients {
         deployment: &session.cfn,
         management: &session.cfn,
         assets: &session.s3,
@@ -116,7 +116,7 @@ async fn deploy(
     let report = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         rekey_deploy::deploy(
-            &env(session, account),
+            &clients(session, account),
             config,
             &steps,
             Some(&upload),
@@ -136,7 +136,7 @@ async fn destroy(session: &Session, account: &str, config: &Config, delete_secre
     let mut progress = Progress::new(ProgressMode::Events, &mut out);
     let flags = DestroyOptions { force: true, delete_secrets, member_secrets: false };
     rekey_deploy::destroy(
-        &env(session, account),
+        &clients(session, account),
         &steps,
         &[(account.to_string(), &session.secrets)],
         flags,
@@ -239,13 +239,15 @@ async fn default_config_deploys_redeploys_updates_diffs_and_destroys() {
     assert!(!report.changed(), "{out}");
     assert_eq!(report.asset, Some((format!("s3://{bucket}/{key}"), false)));
     assert!(!out.contains("executing change set"), "{out}");
-    let diffs = rekey_deploy::diff_all(&env(&session, &account), &stacks(&config, &fake_asset())).await.expect("diff");
+    let diffs =
+        rekey_deploy::diff_all(&clients(&session, &account), &stacks(&config, &fake_asset())).await.expect("diff");
     assert!(diffs.iter().all(|d| d.is_empty()), "{diffs:?}");
 
     // A threshold change: the diff names it, and only the rotation function's environment changes.
     let changed =
         Config::from_yaml_str("organization: {}\nlifecycle:\n  rotate_after_days: 60\n", None).expect("valid");
-    let diffs = rekey_deploy::diff_all(&env(&session, &account), &stacks(&changed, &fake_asset())).await.expect("diff");
+    let diffs =
+        rekey_deploy::diff_all(&clients(&session, &account), &stacks(&changed, &fake_asset())).await.expect("diff");
     let text: Vec<String> = diffs.iter().filter(|d| !d.is_empty()).map(ToString::to_string).collect();
     assert_eq!(
         text,
@@ -424,7 +426,7 @@ async fn all_options_config_deploys_across_deployment_and_management_accounts() 
     let mut steps = stacks_only(&config, &packaged, &["vpc-endpoints", "inventory-role", "member-role"]);
     steps.extend(stacks_only(&without_vpc, &packaged, &["main"]));
     let upload = AssetUpload { bucket: bucket.clone(), key: packaged.asset.object_key(), body: packaged.zip.clone() };
-    let env = Env {
+    let clients = Clients {
         deployment: &dep.cfn,
         management: &mgmt.cfn,
         assets: &dep.s3,
@@ -436,7 +438,7 @@ async fn all_options_config_deploys_across_deployment_and_management_accounts() 
     let report = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         rekey_deploy::deploy(
-            &env,
+            &clients,
             &config,
             &steps,
             Some(&upload),
@@ -500,7 +502,7 @@ async fn all_options_config_deploys_across_deployment_and_management_accounts() 
     let report = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
         rekey_deploy::deploy(
-            &env,
+            &clients,
             &config,
             &steps,
             Some(&upload),

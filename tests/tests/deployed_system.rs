@@ -23,7 +23,7 @@
 
 use rekey_config::{Config, Function};
 use rekey_deploy::sdk::Session;
-use rekey_deploy::{AssetUpload, Env, NoTerminal, Options, Progress, ProgressMode, RequireApproval, StackTemplate};
+use rekey_deploy::{AssetUpload, Clients, NoTerminal, Options, Progress, ProgressMode, RequireApproval, StackTemplate};
 use rekey_e2e::moto::{test_account_id, Moto, REGION};
 use rekey_runtime::handlers::{self, inventory, notifier, rotation, SqsEvent};
 use rekey_synth::asset::{self, AssetFile, PackagedAsset};
@@ -60,7 +60,7 @@ async fn deploy(session: &Session, account: &str, config: &Config) -> String {
             template: serde_json::from_str(&s.template.to_json()).expect("json"),
         })
         .collect();
-    let steps = rekey_deploy::plan(config, &templates, &[]).expect("plan");
+    let steps = rekey_deploy::place_stacks(config, &templates, &[]).expect("plan");
     let bucket = rekey_deploy::deploy::resolve_bucket(
         &asset::asset_bucket_name(config),
         account,
@@ -68,7 +68,7 @@ async fn deploy(session: &Session, account: &str, config: &Config) -> String {
     );
     session.s3_client().create_bucket().bucket(&bucket).send().await.expect("bootstrap bucket");
     let upload = AssetUpload { bucket, key: packaged.asset.object_key(), body: packaged.zip.clone() };
-    let env = Env {
+    let clients = Clients {
         deployment: &session.cfn,
         management: &session.cfn,
         assets: &session.s3,
@@ -85,7 +85,7 @@ async fn deploy(session: &Session, account: &str, config: &Config) -> String {
     let mut out = Vec::new();
     let report = {
         let mut progress = Progress::new(ProgressMode::Events, &mut out);
-        rekey_deploy::deploy(&env, config, &steps, Some(&upload), &options, &mut NoTerminal, &mut progress).await
+        rekey_deploy::deploy(&clients, config, &steps, Some(&upload), &options, &mut NoTerminal, &mut progress).await
     };
     let out = String::from_utf8(out).expect("utf-8");
     let report = report.unwrap_or_else(|e| panic!("deploy failed: {e}\n{out}"));

@@ -9,7 +9,7 @@ use rekey_config::Config;
 use rekey_deploy::deploy::resolve_bucket;
 use rekey_deploy::sdk::{self, Session};
 use rekey_deploy::{
-    Approver, AssetUpload, DeployError, Env, Options, Progress, ProgressMode, RequireApproval, StackTemplate, Step,
+    Approver, AssetUpload, Clients, DeployError, Options, Progress, ProgressMode, RequireApproval, StackTemplate, Step,
 };
 use rekey_sdk::resolve_region;
 use rekey_synth::assembly;
@@ -151,7 +151,7 @@ pub fn prepare(target: &Target, with_asset: bool) -> Result<Prepared, Failure> {
         })
         .collect::<Result<_, serde_json::Error>>()
         .map_err(|e| Failure::new(BUILD, e))?;
-    let steps = rekey_deploy::plan(&config, &templates, &target.stacks)
+    let steps = rekey_deploy::place_stacks(&config, &templates, &target.stacks)
         .map_err(|e| Failure::new(crate::exit::USAGE, anyhow::anyhow!(e)))?;
     Ok(Prepared { config, steps, asset: packaged })
 }
@@ -182,7 +182,7 @@ fn prepare_app(dir: &Path, target: &Target, with_asset: bool) -> Result<Prepared
             ))
         }
     };
-    let steps = rekey_deploy::plan(&read.config, &templates, &target.stacks)
+    let steps = rekey_deploy::place_stacks(&read.config, &templates, &target.stacks)
         .map_err(|e| Failure::new(crate::exit::USAGE, anyhow::anyhow!(e)))?;
     Ok(Prepared { config: read.config, steps, asset })
 }
@@ -203,8 +203,8 @@ pub struct Connected {
 
 impl Connected {
     /// The deploy environment over these sessions.
-    pub fn env(&self) -> Env<'_, sdk::SdkCfn, sdk::SdkS3, sdk::SdkOrg> {
-        Env {
+    pub fn clients(&self) -> Clients<'_, sdk::SdkCfn, sdk::SdkS3, sdk::SdkOrg> {
+        Clients {
             deployment: &self.deployment.cfn,
             management: &self.management.cfn,
             assets: &self.deployment.s3,
@@ -367,7 +367,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
         let upload = AssetUpload { bucket, key: prepared.asset.asset.object_key(), body: prepared.asset.zip.clone() };
         let needs_asset = prepared.steps.iter().any(|s| s.stack.template.to_string().contains(&upload.key));
         let report = rekey_deploy::deploy(
-            &connected.env(),
+            &connected.clients(),
             &prepared.config,
             &prepared.steps,
             needs_asset.then_some(&upload),

@@ -66,7 +66,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
         }
         let options = Options::default();
         rekey_deploy::destroy(
-            &connected.env(),
+            &connected.clients(),
             &prepared.steps,
             &secrets,
             flags,

@@ -94,7 +94,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
     let diffs = rt
         .block_on(async {
             let connected = connect(&prepared.config, &args.target).await?;
-            rekey_deploy::diff_all(&connected.env(), &prepared.steps).await
+            rekey_deploy::diff_all(&connected.clients(), &prepared.steps).await
         })
         .map_err(failure)?;
     let diffs: Vec<TemplateDiff> =

@@ -44,7 +44,7 @@ pub struct Listed {
     /// Template parameters without a default (supplied at deploy time).
     pub required_parameters: Vec<String>,
     /// The config's scope, `organization` or `account` (the same on every stack; here so the JSON stays a list).
-    pub scope: &'static str,
+    pub scope: rekey_config::Scope,
 }
 
 /// The whole listing, and the scope in words (last line of the text form).
@@ -163,7 +163,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
                 target: target_name(s.target),
                 destination: destination(&config, s.target),
                 required_parameters: required_parameters(s),
-                scope: config.scope().as_str(),
+                scope: config.scope(),
             })
             .collect(),
         super::scope_text(&config),

@@ -84,7 +84,7 @@ pub struct Synthesized {
     /// The Lambda asset.
     pub asset: AssetReport,
     /// `organization` or `account`.
-    pub scope: &'static str,
+    pub scope: rekey_config::Scope,
     /// The scope in words.
     #[serde(skip)]
     pub scope_text: String,
@@ -159,7 +159,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
             .collect(),
         asset: AssetReport { sha256, file, bytes: zip_bytes, source },
         out: args.out,
-        scope: config.scope().as_str(),
+        scope: config.scope(),
         scope_text: super::scope_text(&config),
     };
     emit(out, args.output, &report)?;

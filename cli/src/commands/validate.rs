@@ -49,7 +49,7 @@ pub struct Validation {
     /// Stacks the config synthesizes to (when valid).
     pub stacks: Vec<String>,
     /// `organization` or `account` (when valid).
-    pub scope: Option<&'static str>,
+    pub scope: Option<rekey_config::Scope>,
     /// The scope in words (when valid).
     #[serde(skip)]
     pub scope_text: String,
@@ -80,7 +80,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
         Ok(config) => {
             super::note_inferred_scope(&config);
             let stacks = crate::commands::ls::stack_names(&config);
-            (true, Vec::new(), stacks, Some(config.scope().as_str()), super::scope_text(&config))
+            (true, Vec::new(), stacks, Some(config.scope()), super::scope_text(&config))
         }
         Err(err) => (false, err.issues(), Vec::new(), None, String::new()),
     };

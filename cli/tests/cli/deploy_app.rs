@@ -30,9 +30,9 @@ async fn moto_env(moto: &Moto, account: &str) -> Vec<(String, String)> {
     ]
 }
 
-fn rekey_on(dir: &Path, env: &[(String, String)], args: &[&str]) -> Run {
+fn rekey_on(dir: &Path, clients: &[(String, String)], args: &[&str]) -> Run {
     let mut command = rekey_command(dir, args);
-    command.env_remove("AWS_PROFILE").envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    command.env_remove("AWS_PROFILE").envs(clients.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     command.output().expect("rekey runs").into()
 }
 
@@ -44,7 +44,7 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
     let session = Session::new(&moto.account_config(&account).await);
     let bucket = format!("cdk-hnb659fds-assets-{account}-us-east-1");
     session.s3_client().create_bucket().bucket(&bucket).send().await.expect("bootstrap bucket");
-    let env = moto_env(moto, &account).await;
+    let clients = moto_env(moto, &account).await;
 
     let dir = tempfile::tempdir().unwrap();
     let zip = fixture_zip(dir.path(), false);
@@ -59,7 +59,7 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
     // Deploy the assembly: no build, no synthesis; the asset with that very hash is published.
     let run = rekey_on(
         dir.path(),
-        &env,
+        &clients,
         &["deploy", "--app", "assembly", "--require-approval", "never", "--progress", "events", "--output", "json"],
     );
     assert_eq!(run.code, 0, "{run:?}");
@@ -97,12 +97,12 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
     assert_eq!(serde_json::from_str::<Value>(&deployed).unwrap(), serde_json::from_str::<Value>(&written).unwrap());
 
     // diff --app: nothing differs.
-    let diff = rekey_on(dir.path(), &env, &["diff", "--app", "assembly", "--fail"]);
+    let diff = rekey_on(dir.path(), &clients, &["diff", "--app", "assembly", "--fail"]);
     assert_eq!(diff.code, 0, "{diff:?}");
     assert!(diff.stdout.ends_with("0 of 3 stack(s) differ\n"), "{diff:?}");
 
     // Deploying the same assembly again changes nothing and uploads nothing.
-    let again = rekey_on(dir.path(), &env, &["deploy", "--app", "assembly", "--progress", "events"]);
+    let again = rekey_on(dir.path(), &clients, &["deploy", "--app", "assembly", "--progress", "events"]);
     assert_eq!(again.code, 0, "{again:?}");
     assert!(again.stdout.contains(&format!("asset s3://{bucket}/{sha}.zip already published")), "{again:?}");
     assert!(again.stdout.contains("  rekey-main (deployment account): no changes\n"), "{again:?}");
@@ -117,7 +117,7 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
         &["synth", "--config", "changed.yaml", "--lambda-zip", zip.to_str().unwrap(), "--out", "changed"],
     );
     assert_eq!(synth.code, 0, "{synth:?}");
-    let run = rekey_on(dir.path(), &env, &["deploy", "-a", "changed", "--no-execute", "--output", "json"]);
+    let run = rekey_on(dir.path(), &clients, &["deploy", "-a", "changed", "--no-execute", "--output", "json"]);
     assert_eq!(run.code, 0, "{run:?}");
     let report: Value = serde_json::from_str(&run.stdout).expect("json report");
     let outcomes: Vec<(&str, &str)> = report["stacks"]
@@ -131,13 +131,13 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
         [("rekey-inventory-role", "unchanged"), ("rekey-member-role", "not_executed"), ("rekey-main", "prepared")]
     );
     assert!(report["stacks"][2]["change_set"].as_str().is_some_and(|c| c.starts_with("rekey-")), "{report}");
-    let diff = rekey_on(dir.path(), &env, &["diff", "--app", "assembly", "--fail"]);
+    let diff = rekey_on(dir.path(), &clients, &["diff", "--app", "assembly", "--fail"]);
     assert_eq!(diff.code, 0, "nothing was executed: {diff:?}");
     // The change is a threshold, not a permission: `--security-only` finds nothing, the full diff finds it.
-    let diff = rekey_on(dir.path(), &env, &["diff", "--app", "changed", "--security-only", "--fail"]);
+    let diff = rekey_on(dir.path(), &clients, &["diff", "--app", "changed", "--security-only", "--fail"]);
     assert_eq!(diff.code, 0, "{diff:?}");
     assert!(diff.stdout.ends_with("0 of 3 stack(s) differ\n"), "{diff:?}");
-    let diff = rekey_on(dir.path(), &env, &["diff", "--app", "changed", "--fail"]);
+    let diff = rekey_on(dir.path(), &clients, &["diff", "--app", "changed", "--fail"]);
     assert_eq!(diff.code, 1, "{diff:?}");
     assert!(diff.stdout.contains("rotate_after_days}: 90 -> 60"), "{diff:?}");
     assert!(!diff.stdout.contains('\u{1b}'), "no color when stdout is not a terminal");
@@ -147,7 +147,7 @@ async fn a_synthesized_assembly_deploys_with_app_and_diffs_clean() {
     let mut bytes = std::fs::read(&staged).unwrap();
     bytes.extend_from_slice(b"tampered");
     std::fs::write(&staged, bytes).unwrap();
-    let tampered = rekey_on(dir.path(), &env, &["deploy", "--app", "assembly", "--require-approval", "never"]);
+    let tampered = rekey_on(dir.path(), &clients, &["deploy", "--app", "assembly", "--require-approval", "never"]);
     assert_eq!(tampered.code, 4, "{tampered:?}");
     assert!(tampered.stderr.contains(&format!("asset.{sha}.zip` was modified after `rekey synth`")), "{tampered:?}");
 }

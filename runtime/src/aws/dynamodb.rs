@@ -197,7 +197,7 @@ impl RunLedger for DynamoLedger {
             .expression_attribute_names("#c", "closed_by")
             .expression_attribute_names("#at", "closed_at")
             .expression_attribute_names("#r", RUN_ID)
-            .expression_attribute_values(":c", AttributeValue::S(closer.as_str().into()))
+            .expression_attribute_values(":c", AttributeValue::S(closer.stored_name()))
             .expression_attribute_values(":at", AttributeValue::S(Utc::now().to_rfc3339()))
             .send()
             .await;

@@ -26,8 +26,9 @@ impl SesMailer {
     }
 }
 
-fn content(data: &str) -> Result<Content, String> {
-    Content::builder().data(data).charset("UTF-8").build().map_err(|e| e.to_string())
+/// One UTF-8 part of a simple message (subject, HTML or text body).
+fn content(data: &str) -> Result<Content, aws_sdk_sesv2::error::BuildError> {
+    Content::builder().data(data).charset("UTF-8").build()
 }
 
 impl Mailer for SesMailer {
@@ -35,11 +36,11 @@ impl Mailer for SesMailer {
         let fail = |message: String| MailError { recipient: email.to.clone(), message };
         let content = if email.attachments.is_empty() {
             let message = Message::builder()
-                .subject(content(&email.subject).map_err(fail)?)
+                .subject(content(&email.subject).map_err(|e| fail(e.to_string()))?)
                 .body(
                     Body::builder()
-                        .html(content(&email.html).map_err(fail)?)
-                        .text(content(&email.text).map_err(fail)?)
+                        .html(content(&email.html).map_err(|e| fail(e.to_string()))?)
+                        .text(content(&email.text).map_err(|e| fail(e.to_string()))?)
                         .build(),
                 )
                 .build();

@@ -47,21 +47,18 @@ pub enum Closer {
 }
 
 impl Closer {
-    /// The name stored in the ledger.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Closer::Complete => "complete",
-            Closer::Deadline => "deadline",
+    /// The name stored in the ledger: serde's (`complete`, `deadline`), so
+    /// the item and the run's JSON name it alike.
+    pub fn stored_name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => name,
+            other => unreachable!("a unit variant serializes as its name, not {other:?}"),
         }
     }
 
     /// Parses a stored name.
     pub fn parse(value: &str) -> Option<Closer> {
-        match value {
-            "complete" => Some(Closer::Complete),
-            "deadline" => Some(Closer::Deadline),
-            _ => None,
-        }
+        serde_json::from_value(serde_json::Value::from(value)).ok()
     }
 }
 

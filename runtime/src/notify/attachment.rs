@@ -7,7 +7,6 @@
 use super::context::action_result;
 use super::ports::Attachment;
 use super::render::{code, reason_text};
-use crate::lifecycle::Severity;
 use crate::messages::{Digest, RecipientKind};
 use crate::report::{AccountStatus, ActionResult, RowKind};
 use std::ops::Range;
@@ -170,13 +169,10 @@ fn cells(kind: RowKind<'_>) -> [String; 6] {
             [code(a.action), reason, date(&a.due), result.into(), new_key, a.access_key_id.clone()]
         }
         RowKind::Warning(w) => {
-            let severity = match w.severity {
-                Severity::Warning => "warning",
-                Severity::Critical => "critical",
-            };
+            let severity = code(w.severity);
             let action = w.upcoming.map_or("warning".to_string(), |k| format!("upcoming_{}", code(k)));
             let due = w.due.as_ref().map(date).unwrap_or_default();
-            [action, w.message.replace('`', ""), due, severity.into(), String::new(), w.access_key_id.clone()]
+            [action, w.message.replace('`', ""), due, severity, String::new(), w.access_key_id.clone()]
         }
         RowKind::Exempt { reason, until } => {
             let until = until.map(|d| d.to_string()).unwrap_or_default();

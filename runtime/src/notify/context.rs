@@ -29,7 +29,7 @@ pub struct EmailContext {
     /// Accounts in this digest.
     pub account_count: usize,
     /// `audit` or `enforce`.
-    pub mode: &'static str,
+    pub mode: EffectiveMode,
     /// True in audit mode: nothing was changed.
     pub audit: bool,
     /// Actions plus warnings plus user errors plus failed and missing accounts (the subject's count).
@@ -241,7 +241,7 @@ pub struct WarningLine {
     /// Key concerned.
     pub access_key_id: String,
     /// `warning` or `critical`.
-    pub severity: &'static str,
+    pub severity: Severity,
     /// The sentence.
     pub message: String,
     /// Due date of the coming action, `YYYY-MM-DD`, if any.
@@ -354,10 +354,7 @@ impl EmailContext {
             account_id: single.map(|r| r.account_id.clone()).unwrap_or_default(),
             account_name: single.map(|r| r.account_name.clone()).unwrap_or_default(),
             account_count: digest.sections.len(),
-            mode: match mode {
-                EffectiveMode::Audit => "audit",
-                EffectiveMode::Enforce => "enforce",
-            },
+            mode,
             audit: mode == EffectiveMode::Audit,
             action_count: 0,
             recipient: digest.recipient.clone(),
@@ -466,10 +463,7 @@ impl EmailContext {
                 account_name,
                 user: user_s,
                 access_key_id: w.access_key_id.clone(),
-                severity: match w.severity {
-                    Severity::Warning => "warning",
-                    Severity::Critical => "critical",
-                },
+                severity: w.severity,
                 message: w.message.clone(),
                 due: w.due.as_ref().map(date),
             }),

@@ -295,7 +295,7 @@ async fn open_account<P: Platform>(
     };
     let store_creds = store_credentials(platform, config, &member, &session)
         .await
-        .map_err(|error| AccountStatus::Failed { error })?;
+        .map_err(|e| AccountStatus::Failed { error: format!("central secret storage: {e}") })?;
     let iam = platform.iam(&member);
     let secrets = platform.secrets(&store_creds, config.deployment.region.as_str());
     Ok((iam, secrets))
@@ -409,16 +409,16 @@ async fn store_credentials<P: Platform>(
     config: &Config,
     member: &SessionCredentials,
     session: &str,
-) -> Result<SessionCredentials, String> {
+) -> crate::ports::PortResult<SessionCredentials> {
     if config.secrets.storage != SecretStorage::Central {
         return Ok(member.clone());
     }
     let central = match central_account(config) {
         Some(a) => a,
-        None => platform.caller_account().await.map_err(|e| e.to_string())?,
+        None => platform.caller_account().await?,
     };
     let arn = role_arn(config, &central, &config.names().inventory_role);
-    platform.assume_role(&arn, session).await.map_err(|e| format!("central secret storage: cannot assume `{arn}`: {e}"))
+    platform.assume_role(&arn, session).await
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ pub struct UnknownStack {
 
 /// Orders `stacks` (VPC endpoints, inventory role, member role, main) and places each. `only` keeps the stacks
 /// whose name or id suffix (`main`, `member-role`, ...) is listed; empty keeps all.
-pub fn plan(config: &Config, stacks: &[StackTemplate], only: &[String]) -> Result<Vec<Step>, UnknownStack> {
+pub fn place_stacks(config: &Config, stacks: &[StackTemplate], only: &[String]) -> Result<Vec<Step>, UnknownStack> {
     for wanted in only {
         if !stacks.iter().any(|s| &s.name == wanted || s.id.suffix() == wanted) {
             let known = stacks.iter().map(|s| s.name.clone()).collect();
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn organization_roles_go_first_and_the_member_role_is_a_stackset() {
         let config = Config::builtin_default();
-        let steps = plan(&config, &stacks(&config), &[]).expect("plan");
+        let steps = place_stacks(&config, &stacks(&config), &[]).expect("plan");
         assert_eq!(
             titles(&steps),
             [
@@ -162,7 +162,7 @@ mod tests {
             None,
         )
         .expect("valid");
-        let steps = plan(&config, &stacks(&config), &[]).expect("plan");
+        let steps = place_stacks(&config, &stacks(&config), &[]).expect("plan");
         assert_eq!(
             titles(&steps),
             [
@@ -183,7 +183,7 @@ mod tests {
         let mut file = config.file().clone();
         file.organization = None;
         let config = Config::validate(file).expect("valid");
-        let steps = plan(&config, &stacks(&config), &[]).expect("plan");
+        let steps = place_stacks(&config, &stacks(&config), &[]).expect("plan");
         assert_eq!(
             titles(&steps),
             [
@@ -197,9 +197,10 @@ mod tests {
     #[test]
     fn stacks_can_be_picked_by_name_or_suffix_and_unknown_names_are_errors() {
         let config = Config::builtin_default();
-        let steps = plan(&config, &stacks(&config), &["main".into(), "rekey-inventory-role".into()]).expect("plan");
+        let steps =
+            place_stacks(&config, &stacks(&config), &["main".into(), "rekey-inventory-role".into()]).expect("plan");
         assert_eq!(titles(&steps), ["rekey-inventory-role (management account)", "rekey-main (deployment account)"]);
-        let err = plan(&config, &stacks(&config), &["nope".into()]).expect_err("unknown");
+        let err = place_stacks(&config, &stacks(&config), &["nope".into()]).expect_err("unknown");
         assert_eq!(
             err.to_string(),
             "no stack named `nope`; the stacks are rekey-main, rekey-member-role, rekey-inventory-role"
