@@ -342,12 +342,17 @@ fn integration_permissions_only_when_on_and_only_on_their_resources() {
             .filter(|s| s["Action"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with(prefix)))
             .collect()
     };
-    for config in configs() {
+    for config in configs().into_iter().filter(|c| c.integrations.is_off()) {
         for id in [StackId::Main, StackId::MemberRole] {
             let t = stack(&config, id);
             assert!(granting(&t, "securityhub:").is_empty() && granting(&t, "events:").is_empty(), "{id:?}");
         }
     }
+    // The all-options config turns both on, with a bus ARN in another account.
+    let all = all_options();
+    let bus = granting(&stack(&all, StackId::Main), "events:");
+    assert_eq!(serde_json::to_string(&bus).unwrap().matches("event-bus/security").count(), 1, "{bus:?}");
+    assert_eq!(granting(&stack(&all, StackId::MemberRole), "securityhub:").len(), 2);
     let on = Config::from_yaml_str(
         "integrations:\n  security_hub: { enabled: true, region: eu-west-1 }\n  event_bus: rekey-events\n",
         None,
