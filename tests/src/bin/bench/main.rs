@@ -32,12 +32,6 @@ use rekey_e2e::fault_proxy::FaultProxy;
 use rekey_e2e::moto::{test_account_id, Moto};
 use serde_json::json;
 
-/// The config field of per-account user concurrency (per-user reads and
-/// rotations inside one account), when this build has one: the sequential
-/// comparison sets it to 1. Found in `rekey_config`'s JSON schema.
-const USER_CONCURRENCY_FIELDS: [(&str, &str); 3] =
-    [("rotation", "user_concurrency"), ("rotation", "concurrency"), ("lambda", "user_concurrency")];
-
 /// The command line.
 #[derive(Debug)]
 struct Args {
@@ -45,7 +39,7 @@ struct Args {
     users: usize,
     /// Accounts processed at once by the core runs (and rotation invocations at once on the handler path).
     account_concurrency: usize,
-    /// Users processed at once inside an account, when the config has the field.
+    /// Users processed at once inside an account (`runtime.concurrency.users_per_account`; default: the config's).
     user_concurrency: Option<u32>,
     /// Accounts of the sequential comparison.
     sequential_accounts: usize,
@@ -89,22 +83,14 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The config field for user concurrency in this build, as `(section, field)`:
-/// the first candidate the config accepts (unknown fields are refused).
-fn user_concurrency_field() -> Option<(&'static str, &'static str)> {
-    USER_CONCURRENCY_FIELDS
-        .into_iter()
-        .find(|(section, field)| Config::from_yaml_str(&format!("{section}:\n  {field}: 2\n"), None).is_ok())
-}
-
 /// The bench's config: enforce, the organization, mail to an admin and to each account's email.
 fn config(management: &str, user_concurrency: Option<u32>) -> Config {
     let mut yaml = format!(
         "mode: enforce\norganization:\n  management_account_id: '{management}'\nnotifications:\n  \
          sender: rekey-bench@example.com\n  admin_recipients: [admin-bench@example.com]\n  notify_account_email: true\n"
     );
-    if let (Some(n), Some((section, field))) = (user_concurrency, user_concurrency_field()) {
-        yaml.push_str(&format!("{section}:\n  {field}: {n}\n"));
+    if let Some(n) = user_concurrency {
+        yaml.push_str(&format!("runtime:\n  concurrency:\n    users_per_account: {n}\n"));
     }
     Config::from_yaml_str(&yaml, None).unwrap_or_else(|e| panic!("bench config: {e}"))
 }
@@ -179,7 +165,7 @@ async fn run(args: &Args) -> serde_json::Value {
     let synth = if args.skip_synth { None } else { Some(synth_figures()) };
     json!({
         "parameters": { "accounts": args.accounts, "users": args.users, "account_concurrency": c,
-            "user_concurrency": args.user_concurrency, "user_concurrency_field": user_concurrency_field().map(|(s, f)| format!("{s}.{f}")),
+            "user_concurrency": args.user_concurrency,
             "lambda_users": args.lambda_users },
         "machine": machine(),
         "phases": phases.iter().map(Phase::to_json).collect::<Vec<_>>(),
