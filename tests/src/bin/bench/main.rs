@@ -154,7 +154,7 @@ async fn run(args: &Args) -> serde_json::Value {
     let mut checks = Vec::new();
     for (name, dry_run) in [("handlers: audit", true), ("handlers: enforce", false)] {
         let (phase, check) =
-            phases::handler_run(name, &org, moto, &proxy, &pipeline, handler_accounts, dry_run, c).await;
+            phases::handler_run((name, dry_run), &org, moto, &proxy, &pipeline, handler_accounts, c).await;
         problems.extend(check.problems(handler_accounts.len()).into_iter().map(|p| format!("{name}: {p}")));
         checks.push(json!({ "phase": name, "accounts_handled_once": check.deliveries.values().all(|n| *n == 1)
             && check.deliveries.len() == handler_accounts.len(), "ledger_done": check.ledger_done,

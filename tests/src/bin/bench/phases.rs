@@ -182,15 +182,15 @@ impl PipelineCheck {
 }
 
 /// The deployed flow over `accounts`, handler by handler, `concurrency`
-/// rotation invocations at once (Lambda's concurrency for the function).
+/// rotation invocations at once (Lambda's concurrency for the function);
+/// `(name, dry_run)`: the phase's name and whether it is a dry run.
 pub async fn handler_run(
-    name: &str,
+    (name, dry_run): (&str, bool),
     org: &Org,
     moto: &Moto,
     proxy: &FaultProxy,
     pipeline: &Pipeline,
     accounts: &[String],
-    dry_run: bool,
     concurrency: usize,
 ) -> (Phase, PipelineCheck) {
     let sdk = proxy.account_config(&org.management).await;
