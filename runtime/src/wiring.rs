@@ -113,7 +113,10 @@ pub type AwsRunDeps = RunDeps<OrganizationsDirectory, CoreRotator, SesMailer>;
 /// scope), and sets up the rotation core and SES.
 pub async fn run_deps(config: &Config, sdk: &SdkConfig) -> Result<AwsRunDeps, RunError> {
     let deployment_account_id = deployment_account_id(config, None, sdk).await.map_err(|e| {
-        RunError::Aws(format!("cannot identify the caller: {e} (check the AWS credentials, profile and region)"))
+        RunError::Aws(format!(
+            "cannot identify the caller: sts `GetCallerIdentity` failed: {} (check the AWS credentials, profile and region)",
+            e.message
+        ))
     })?;
     Ok(RunDeps {
         directory: organization_directory(config, &deployment_account_id, sdk).await,
