@@ -151,19 +151,18 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
     let name = &user.user_name;
     let key = action.access_key_id.as_str();
     let keys = ctx.iam.list_access_keys(name).await.map_err(failed)?;
-    let find = |id: &str| keys.iter().find(|k| k.access_key_id == id);
     match action.action {
         ActionKind::Rotate => {
             if keys.len() >= 2 {
                 return Err(Outcome::Skipped(format!("`{name}` already has {} keys", keys.len())));
             }
-            if !key.is_empty() && find(key).is_none() && !keys.is_empty() {
+            if !key.is_empty() && find_key(&keys, key).is_none() && !keys.is_empty() {
                 return Err(Outcome::Skipped(format!("key `{key}` no longer exists")));
             }
             rotate(ctx, user, &keys).await.map(|(new_key, arn)| (Some(new_key), Some(arn)))
         }
         ActionKind::CompleteRotation => {
-            match find(key) {
+            match find_key(&keys, key) {
                 Some(k) if k.status == KeyStatus::Active => {}
                 _ => return Err(Outcome::Skipped(format!("pending key `{key}` is no longer an active key"))),
             }
@@ -173,7 +172,7 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
         ActionKind::Deactivate => deactivate(ctx, name, key, &keys).await,
         ActionKind::Delete => delete_inactive(ctx, user, key, &keys).await,
         ActionKind::RecordInactiveSeen => {
-            match find(key) {
+            match find_key(&keys, key) {
                 Some(k) if k.status == KeyStatus::Inactive => {}
                 _ => return Err(Outcome::Skipped(format!("key `{key}` is no longer an inactive key"))),
             }
@@ -184,6 +183,11 @@ async fn run<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, action: &P
     }
 }
 
+/// The key `id` among `keys`, as listed just before acting.
+fn find_key<'k>(keys: &'k [AccessKeyInfo], id: &str) -> Option<&'k AccessKeyInfo> {
+    keys.iter().find(|k| k.access_key_id == id)
+}
+
 /// Deletes an orphan key (created by a run that crashed before storing it),
 /// unless it became the user's only active key or a run stored it since.
 async fn delete_orphan<P: Platform>(
@@ -192,8 +196,7 @@ async fn delete_orphan<P: Platform>(
     key: &str,
     keys: &[AccessKeyInfo],
 ) -> Step<Done> {
-    let find = |id: &str| keys.iter().find(|k| k.access_key_id == id);
-    let Some(k) = find(key) else {
+    let Some(k) = find_key(keys, key) else {
         return Err(Outcome::Skipped(format!("key `{key}` no longer exists")));
     };
     let other_active = keys.iter().any(|o| o.access_key_id != key && o.status == KeyStatus::Active);
@@ -223,12 +226,11 @@ async fn deactivate<P: Platform>(
     key: &str,
     keys: &[AccessKeyInfo],
 ) -> Step<Done> {
-    let find = |id: &str| keys.iter().find(|k| k.access_key_id == id);
     let newer_active = |of: &AccessKeyInfo| {
         keys.iter()
             .any(|k| k.access_key_id != of.access_key_id && k.status == KeyStatus::Active && k.created > of.created)
     };
-    match find(key) {
+    match find_key(keys, key) {
         Some(k) if k.status == KeyStatus::Active && newer_active(k) => {}
         Some(k) if k.status == KeyStatus::Active => {
             return Err(Outcome::Skipped(format!("key `{key}` has no newer active replacement any more")))
@@ -255,8 +257,7 @@ async fn delete_inactive<P: Platform>(
     keys: &[AccessKeyInfo],
 ) -> Step<Done> {
     let name = &user.user_name;
-    let find = |id: &str| keys.iter().find(|k| k.access_key_id == id);
-    match find(key) {
+    match find_key(keys, key) {
         Some(k) if k.status == KeyStatus::Inactive => {}
         Some(_) => return Err(Outcome::Skipped(format!("key `{key}` is active again"))),
         None => return Err(Outcome::Skipped(format!("key `{key}` no longer exists"))),
