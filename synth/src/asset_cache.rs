@@ -169,22 +169,25 @@ fn architecture_name(architecture: Architecture) -> &'static str {
     architecture.rust_target()
 }
 
-/// The compiler the nested cargo uses: `$RUSTC`, else the `rustc` beside
-/// `$CARGO` (the toolchain of the enclosing `cargo run`), identified by its
-/// path, size and modification time (a toolchain update replaces the file);
-/// else the output of `rustc -vV` (behind rustup's proxy, which says nothing
-/// about the toolchain it will pick, only asking tells).
+/// The compiler the nested cargo uses, as `rustc -vV` describes it (version,
+/// commit, host, LLVM): `$RUSTC`, else the `rustc` beside `$CARGO` (the
+/// toolchain of an enclosing `cargo run`), else `rustc` on PATH (rustup's
+/// proxy, which picks the same toolchain for this workspace). Asking, rather
+/// than naming the file, gives one key whether `rekey` runs under `cargo run`
+/// or straight from `target/`: the two see the compiler by different paths.
 fn toolchain_identity() -> Vec<u8> {
-    let beside_cargo =
-        std::env::var_os("CARGO").map(PathBuf::from).and_then(|cargo| Some(cargo.parent()?.join("rustc")));
-    let rustc = std::env::var_os("RUSTC").map(PathBuf::from).or(beside_cargo);
-    if let Some(rustc) = rustc.filter(|p| p.is_absolute()) {
-        if let Ok(meta) = std::fs::metadata(&rustc) {
-            let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-            return format!("{} {} {:?}", rustc.display(), meta.len(), mtime).into_bytes();
-        }
-    }
-    std::process::Command::new("rustc").arg("-vV").output().map(|o| o.stdout).unwrap_or_default()
+    toolchain_identity_from(std::env::var_os("RUSTC"), std::env::var_os("CARGO"))
+}
+
+/// [`toolchain_identity`] for the given `RUSTC` and `CARGO` values.
+fn toolchain_identity_from(rustc: Option<std::ffi::OsString>, cargo: Option<std::ffi::OsString>) -> Vec<u8> {
+    let beside_cargo = cargo.map(PathBuf::from).and_then(|cargo| Some(cargo.parent()?.join("rustc")));
+    let rustc = rustc
+        .map(PathBuf::from)
+        .or(beside_cargo)
+        .filter(|p| p.is_absolute() && p.is_file())
+        .unwrap_or_else(|| PathBuf::from("rustc"));
+    std::process::Command::new(rustc).arg("-vV").output().map(|o| o.stdout).unwrap_or_default()
 }
 
 /// The installed zig and cargo-zigbuild versions (their wheel names), which
@@ -386,6 +389,18 @@ mod tests {
             std::fs::write(&path, binary).unwrap();
             Ok(path)
         }
+    }
+
+    #[test]
+    fn the_toolchain_is_the_same_under_cargo_run_and_run_directly() {
+        // Under `cargo test` (as under `cargo run`) CARGO names the
+        // toolchain's cargo; run from `target/`, rekey has no CARGO and finds
+        // rustc on PATH. The key must not tell the two apart, or the cache
+        // misses and cargo rebuilds for nothing.
+        let under_cargo = toolchain_identity_from(None, std::env::var_os("CARGO"));
+        let direct = toolchain_identity_from(None, None);
+        assert!(String::from_utf8_lossy(&direct).starts_with("rustc "), "{}", String::from_utf8_lossy(&direct));
+        assert_eq!(String::from_utf8_lossy(&under_cargo), String::from_utf8_lossy(&direct));
     }
 
     #[test]

@@ -134,6 +134,9 @@ pub fn build_bootstrap(options: &BuildOptions) -> Result<PathBuf, BuildError> {
     // Cargo variables of an enclosing `cargo run`/`cargo test` must not leak
     // into the nested build (they would point it at the outer target dir).
     command.env_remove("CARGO_TARGET_DIR").env_remove("CARGO_BUILD_TARGET");
+    for name in crate_variables(std::env::vars_os().map(|(name, _)| name)) {
+        command.env_remove(name);
+    }
     run(command, format!("cargo {}", display_args(&args)), "is cargo installed and on PATH?")?;
 
     let binary = options.binary_path();
@@ -142,6 +145,35 @@ pub fn build_bootstrap(options: &BuildOptions) -> Result<PathBuf, BuildError> {
     } else {
         Err(BuildError::NoBinary(binary))
     }
+}
+
+/// The variables cargo sets for the program it runs (`cargo run`, `cargo
+/// test`) to describe that program's crate, found among `names`. They must
+/// not reach the nested build: build scripts read some of them (ring's
+/// declares `rerun-if-env-changed=CARGO_MANIFEST_DIR` and the
+/// `CARGO_PKG_*` it reads), so with `/work/main/cli` inherited from `cargo run
+/// -p rekey` cargo judged ring stale and recompiled every crate above it,
+/// the whole SDK, after a build started from `target/debug/rekey` (and the
+/// other way round). Cargo sets the right values for each build script itself.
+fn crate_variables(names: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    const EXACT: [&str; 9] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    const PREFIXES: [&str; 2] = ["CARGO_PKG_", "CARGO_BIN_EXE_"];
+    names
+        .filter(|name| {
+            let name = name.to_string_lossy();
+            EXACT.contains(&name.as_ref()) || PREFIXES.iter().any(|p| name.starts_with(p))
+        })
+        .collect()
 }
 
 /// PATH for the child processes: the checkout's zig venv first, so
@@ -211,6 +243,36 @@ fn display_args(args: &[OsString]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_crate_variables_of_an_enclosing_cargo_run_are_removed_and_cargo_settings_kept() {
+        let names = [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_BIN_EXE_rekey",
+            "CARGO_CRATE_NAME",
+            "OUT_DIR",
+            "CARGO_HOME",
+            "CARGO_PROFILE_LAMBDA_LTO",
+            "CARGO_NET_OFFLINE",
+            "RUSTUP_TOOLCHAIN",
+            "PATH",
+        ];
+        let removed = crate_variables(names.iter().map(OsString::from));
+        assert_eq!(
+            removed,
+            [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_PKG_NAME",
+                "CARGO_PKG_VERSION_MAJOR",
+                "CARGO_BIN_EXE_rekey",
+                "CARGO_CRATE_NAME",
+                "OUT_DIR"
+            ]
+            .map(OsString::from)
+        );
+    }
 
     #[test]
     fn binary_path_and_target_follow_architecture_and_profile() {
