@@ -13,11 +13,19 @@
 //! handler (inventory, accounts queue, rotation, run ledger, notifier, SES;
 //! audit then enforce), which must handle every account exactly once and
 //! send one digest per recipient. Every call goes through the counting proxy
-//! (`rekey_e2e::fault_proxy`, no fault rules). Then the shipped `bootstrap`
+//! (`rekey_e2e::fault_proxy`; with `--latency-ms N` it holds every request
+//! N ms, the round trip a real AWS endpoint costs and moto does not, so the
+//! gain of users at once shows as it would against AWS). The per-account
+//! gain of users at once is measured on accounts processed one at a time:
+//! the same accounts audited with the config's concurrency and with
+//! concurrency 1, and two equal sets of further accounts enforced each way.
+//! Then the shipped `bootstrap`
 //! under a local Lambda Runtime API (cold start, peak RSS auditing and
 //! rotating a `--lambda-users` account), and the synthesis figures (templates
 //! alone, warm `rekey synth`, asset size, `cdk synth` of a one-function app).
-//! `--json FILE` writes every figure as JSON.
+//! `--handlers-only` runs the deployed flow alone (the organization-sized
+//! run: `--accounts 1000 --users 10 --handlers-only`). `--json FILE` writes
+//! every figure as JSON.
 
 mod lambda;
 mod measure;
@@ -28,7 +36,7 @@ mod synth;
 use measure::Phase;
 use phases::{Org, Pipeline};
 use rekey_config::Config;
-use rekey_e2e::fault_proxy::FaultProxy;
+use rekey_e2e::fault_proxy::{Fault, FaultProxy, Rule};
 use rekey_e2e::moto::{test_account_id, Moto};
 use serde_json::json;
 
@@ -45,12 +53,16 @@ struct Args {
     sequential_accounts: usize,
     /// Users of the account the Lambda binary audits and rotates (0: skip).
     lambda_users: usize,
+    /// Every request held this long by the proxy (a service round trip).
+    latency_ms: u64,
+    /// Only the deployed flow, over `accounts` accounts (the organization-sized run).
+    handlers_only: bool,
     skip_synth: bool,
     json: Option<std::path::PathBuf>,
 }
 
 const USAGE: &str = "usage: bench [--accounts N] [--users U] [--account-concurrency A] [--concurrency C] \
-[--sequential-accounts S] [--lambda-users L] [--skip-synth] [--json FILE]";
+[--sequential-accounts S] [--lambda-users L] [--latency-ms MS] [--handlers-only] [--skip-synth] [--json FILE]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -60,6 +72,8 @@ fn parse_args() -> Result<Args, String> {
         user_concurrency: None,
         sequential_accounts: 3,
         lambda_users: 1000,
+        latency_ms: 0,
+        handlers_only: false,
         skip_synth: false,
         json: None,
     };
@@ -74,6 +88,8 @@ fn parse_args() -> Result<Args, String> {
             "--concurrency" => args.user_concurrency = Some(number(value()?)?.max(1) as u32),
             "--sequential-accounts" => args.sequential_accounts = number(value()?)?,
             "--lambda-users" => args.lambda_users = number(value()?)?,
+            "--latency-ms" => args.latency_ms = number(value()?)? as u64,
+            "--handlers-only" => args.handlers_only = true,
             "--skip-synth" => args.skip_synth = true,
             "--json" => args.json = Some(value()?.into()),
             "-h" | "--help" => return Err(USAGE.to_string()),
@@ -119,8 +135,12 @@ async fn run(args: &Args) -> serde_json::Value {
     let proxy = FaultProxy::start(1);
     let management = test_account_id("bench-management");
     let seeded = std::time::Instant::now();
-    let members = seed::organization(moto, &management, args.accounts * 2).await;
-    let (core_accounts, handler_accounts) = members.split_at(args.accounts);
+    let sequential_count = if args.handlers_only { 0 } else { args.sequential_accounts.min(args.accounts) };
+    let core_count = if args.handlers_only { 0 } else { args.accounts };
+    let members = seed::organization(moto, &management, core_count + args.accounts + sequential_count * 2).await;
+    let (core_accounts, rest) = members.split_at(core_count);
+    let (handler_accounts, rest) = rest.split_at(args.accounts);
+    let (enforce_one_at_a_time, enforce_sequential) = rest.split_at(sequential_count);
     seed::seed_accounts(moto, &members, args.users).await;
     let ses = aws_sdk_sesv2::Client::new(&moto.account_config(&management).await);
     ses.create_email_identity().email_identity("rekey-bench@example.com").send().await.expect("SES identity");
@@ -136,18 +156,37 @@ async fn run(args: &Args) -> serde_json::Value {
     let mut phases: Vec<Phase> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
     let c = args.account_concurrency;
-    phases.push(phases::core_run("audit", &org, &org.config, &proxy, core_accounts, true, c).await);
-    let sequential = &core_accounts[..args.sequential_accounts.min(core_accounts.len())];
-    if !sequential.is_empty() {
-        let config = config(&management, Some(1));
-        phases.push(phases::core_run("audit, sequential", &org, &config, &proxy, sequential, true, 1).await);
+    if args.latency_ms > 0 {
+        let delay = Fault::Delay(std::time::Duration::from_millis(args.latency_ms));
+        proxy.set_rules(vec![Rule::new(delay, ["*"])]);
     }
-    phases.push(phases::core_run("enforce", &org, &org.config, &proxy, core_accounts, false, c).await);
+    let sequential_config = config(&management, Some(1));
+    let sequential = &core_accounts[..sequential_count];
+    if !core_accounts.is_empty() {
+        phases.push(phases::core_run("audit", &org, &org.config, &proxy, core_accounts, true, c).await);
+    }
+    if !sequential.is_empty() {
+        let one_at_a_time = "audit, one account at a time";
+        phases.push(phases::core_run(one_at_a_time, &org, &org.config, &proxy, sequential, true, 1).await);
+        phases.push(phases::core_run("audit, sequential", &org, &sequential_config, &proxy, sequential, true, 1).await);
+    }
+    if !core_accounts.is_empty() {
+        phases.push(phases::core_run("enforce", &org, &org.config, &proxy, core_accounts, false, c).await);
+    }
+    if !sequential.is_empty() {
+        let (one_at_a_time, sequential) = (enforce_one_at_a_time, enforce_sequential);
+        let name = "enforce, one account at a time";
+        phases.push(phases::core_run(name, &org, &org.config, &proxy, one_at_a_time, false, 1).await);
+        phases.push(
+            phases::core_run("enforce, sequential", &org, &sequential_config, &proxy, sequential, false, 1).await,
+        );
+    }
 
     let due = seed::due_keys(args.users) as u64;
-    for phase in phases.iter().filter(|p| p.name == "enforce") {
+    for phase in phases.iter().filter(|p| p.name.starts_with("enforce")) {
         if phase.rotations != due * phase.accounts as u64 {
-            problems.push(format!("enforce rotated {} keys, {} are due", phase.rotations, due * phase.accounts as u64));
+            let expected = due * phase.accounts as u64;
+            problems.push(format!("{} rotated {} keys, {expected} are due", phase.name, phase.rotations));
         }
     }
     let pipeline = Pipeline::create(moto, &proxy, &management).await;
@@ -165,7 +204,7 @@ async fn run(args: &Args) -> serde_json::Value {
     let synth = if args.skip_synth { None } else { Some(synth_figures()) };
     json!({
         "parameters": { "accounts": args.accounts, "users": args.users, "account_concurrency": c,
-            "user_concurrency": args.user_concurrency,
+            "user_concurrency": args.user_concurrency, "latency_ms": args.latency_ms,
             "lambda_users": args.lambda_users },
         "machine": machine(),
         "phases": phases.iter().map(Phase::to_json).collect::<Vec<_>>(),
@@ -177,12 +216,18 @@ async fn run(args: &Args) -> serde_json::Value {
     })
 }
 
-/// Sequential/concurrent throughput of the audit, and calls per rotation
-/// (enforce minus audit, over the keys rotated).
+/// Throughput ratios against the sequential runs (users one at a time),
+/// and calls per rotation (enforce minus audit, over the keys rotated).
+///
+/// - `audit_speedup_vs_sequential`: the audit as configured (accounts and
+///   users at once) over the audit of one account and one user at a time;
+/// - `audit_users_at_once_speedup`, `enforce_users_at_once_speedup`: one
+///   account at a time both ways, users at once against one user at a time:
+///   the per-account gain the issue's targets are about.
 fn ratios(phases: &[Phase]) -> serde_json::Value {
     let find = |name: &str| phases.iter().find(|p| p.name == name);
-    let speedup = match (find("audit"), find("audit, sequential")) {
-        (Some(c), Some(s)) => Some(c.accounts_per_second() / s.accounts_per_second()),
+    let speedup = |fast: &str, slow: &str| match (find(fast), find(slow)) {
+        (Some(f), Some(s)) => Some(f.accounts_per_second() / s.accounts_per_second()),
         _ => None,
     };
     let per_rotation = match (find("audit"), find("enforce")) {
@@ -191,7 +236,12 @@ fn ratios(phases: &[Phase]) -> serde_json::Value {
         }
         _ => None,
     };
-    json!({ "audit_speedup_vs_sequential": speedup, "extra_calls_per_rotation": per_rotation })
+    json!({
+        "audit_speedup_vs_sequential": speedup("audit", "audit, sequential"),
+        "audit_users_at_once_speedup": speedup("audit, one account at a time", "audit, sequential"),
+        "enforce_users_at_once_speedup": speedup("enforce, one account at a time", "enforce, sequential"),
+        "extra_calls_per_rotation": per_rotation,
+    })
 }
 
 fn machine() -> serde_json::Value {
@@ -292,12 +342,12 @@ fn number(value: &serde_json::Value, decimals: usize) -> String {
 fn render(report: &serde_json::Value) -> String {
     let mut out = format!("rekey bench {}\n\n", report["parameters"]);
     out.push_str(&format!(
-        "{:<20} {:>9} {:>10} {:>10} {:>10} {:>10} {:>12} {:>9}\n",
+        "{:<32} {:>9} {:>10} {:>10} {:>10} {:>10} {:>12} {:>9}\n",
         "phase", "accounts", "wall s", "accts/s", "keys/s", "rotations", "calls/acct", "RSS MiB"
     ));
     for p in report["phases"].as_array().into_iter().flatten() {
         out.push_str(&format!(
-            "{:<20} {:>9} {:>10} {:>10} {:>10} {:>10} {:>12} {:>9}\n",
+            "{:<32} {:>9} {:>10} {:>10} {:>10} {:>10} {:>12} {:>9}\n",
             p["name"].as_str().unwrap_or(""),
             p["accounts"].to_string(),
             number(&p["wall_seconds"], 2),
