@@ -5,7 +5,25 @@
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The HTTP client of every AWS client rekey builds (and of the credential
+/// and region providers): hyper with rustls on ring, trusting the system's
+/// root certificates, plain HTTP too (a local emulator). The SDK crates are
+/// built without their default features, which would compile two more TLS
+/// stacks (see the root `Cargo.toml`), so a config without this client
+/// cannot send. One per process, so connection pools are shared.
+pub fn http_client() -> SharedHttpClient {
+    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+        })
+        .clone()
+}
 
 /// Attempts per call (first try included) before a throttled or failed call
 /// is reported, with exponential backoff and jitter.
@@ -82,11 +100,20 @@ pub async fn resolve_region(flag: Option<&str>, profile: Option<&str>, configure
     if let Some(region) = flag.filter(|r| !r.is_empty()) {
         return (region.to_string(), RegionSource::Flag);
     }
-    let mut chain = aws_config::default_provider::region::Builder::default();
+    // The SDK's default chain (environment, profile, instance metadata),
+    // built from its parts because only they take the HTTP client the
+    // instance-metadata lookup needs.
+    use aws_config::meta::region::RegionProviderChain;
+    let providers = aws_config::provider_config::ProviderConfig::default().with_http_client(http_client());
+    let mut profile_file = aws_config::profile::region::ProfileFileRegionProvider::builder().configure(&providers);
     if let Some(p) = profile {
-        chain = chain.profile_name(p);
+        profile_file = profile_file.profile_name(p);
     }
-    match chain.build().region().await {
+    let chain =
+        RegionProviderChain::first_try(aws_config::environment::region::EnvironmentVariableRegionProvider::new())
+            .or_else(profile_file.build())
+            .or_else(aws_config::imds::region::ImdsRegionProvider::builder().configure(&providers).build());
+    match chain.region().await {
         Some(region) => (region.to_string(), RegionSource::SdkChain),
         None => (configured.to_string(), RegionSource::Config),
     }
@@ -98,6 +125,7 @@ pub async fn resolve_region(flag: Option<&str>, profile: Option<&str>, configure
 /// for `calls`. A Lambda function passes neither profile nor region.
 pub async fn load(profile: Option<&str>, region: Option<&str>, calls: Calls) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
         .retry_config(retry_config())
         .timeout_config(timeout_config(calls));
     if let Some(region) = region {

@@ -99,6 +99,7 @@ impl Moto {
     pub fn sdk_config_with(&self, credentials: Credentials, region: &str) -> SdkConfig {
         SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(rekey_sdk::http_client())
             .region(Region::new(region.to_string()))
             .endpoint_url(self.endpoint_url())
             .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
