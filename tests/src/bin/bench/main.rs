@@ -24,8 +24,10 @@
 //! rotating a `--lambda-users` account), and the synthesis figures (templates
 //! alone, warm `rekey synth`, asset size, `cdk synth` of a one-function app).
 //! `--handlers-only` runs the deployed flow alone (the organization-sized
-//! run: `--accounts 1000 --users 10 --handlers-only`). `--json FILE` writes
-//! every figure as JSON.
+//! run: `--accounts 1000 --users 10 --handlers-only --account-concurrency 1`;
+//! one account at a time because moto miscounts concurrent DynamoDB
+//! transactions, see `docs/testing.md`). `--json FILE` writes every figure
+//! as JSON.
 
 mod lambda;
 mod measure;
