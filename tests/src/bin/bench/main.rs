@@ -164,30 +164,27 @@ async fn run(args: &Args) -> serde_json::Value {
     }
     let sequential_config = config(&management, Some(1));
     let sequential = &core_accounts[..sequential_count];
-    if !core_accounts.is_empty() {
-        phases.push(phases::core_run("audit", &org, &org.config, &proxy, core_accounts, true, c).await);
-    }
-    if !sequential.is_empty() {
-        let one_at_a_time = "audit, one account at a time";
-        phases.push(phases::core_run(one_at_a_time, &org, &org.config, &proxy, sequential, true, 1).await);
-        phases.push(phases::core_run("audit, sequential", &org, &sequential_config, &proxy, sequential, true, 1).await);
-    }
-    if !core_accounts.is_empty() {
-        phases.push(phases::core_run("enforce", &org, &org.config, &proxy, core_accounts, false, c).await);
-    }
-    if !sequential.is_empty() {
-        let (one_at_a_time, sequential) = (enforce_one_at_a_time, enforce_sequential);
-        let name = "enforce, one account at a time";
-        phases.push(phases::core_run(name, &org, &org.config, &proxy, one_at_a_time, false, 1).await);
-        phases.push(
-            phases::core_run("enforce, sequential", &org, &sequential_config, &proxy, sequential, false, 1).await,
-        );
+    let configured = &org.config;
+    // (phase, config, accounts, dry run, accounts at once), in this order;
+    // a phase without accounts (--handlers-only, --sequential-accounts 0) is skipped.
+    let core_runs: [(&str, &Config, &[String], bool, usize); 6] = [
+        ("audit", configured, core_accounts, true, c),
+        ("audit, one account at a time", configured, sequential, true, 1),
+        ("audit, sequential", &sequential_config, sequential, true, 1),
+        ("enforce", configured, core_accounts, false, c),
+        ("enforce, one account at a time", configured, enforce_one_at_a_time, false, 1),
+        ("enforce, sequential", &sequential_config, enforce_sequential, false, 1),
+    ];
+    for (name, config, accounts, dry_run, at_once) in core_runs {
+        if !accounts.is_empty() {
+            phases.push(phases::core_run(name, &org, config, &proxy, accounts, dry_run, at_once).await);
+        }
     }
 
     let due = seed::due_keys(args.users) as u64;
     for phase in phases.iter().filter(|p| p.name.starts_with("enforce")) {
-        if phase.rotations != due * phase.accounts as u64 {
-            let expected = due * phase.accounts as u64;
+        let expected = due * phase.accounts as u64;
+        if phase.rotations != expected {
             problems.push(format!("{} rotated {} keys, {expected} are due", phase.name, phase.rotations));
         }
     }
