@@ -474,7 +474,7 @@ pub struct Integrations {
     /// The EventBridge bus (name, or ARN for a bus in another account or
     /// region) that receives one event per executed action, per new critical
     /// warning and per completed run, with source `rekey`. Absent (the
-    /// default): no events.
+    /// default): no events, and no EventBridge client in the Lambda binary.
     pub event_bus: Option<String>,
 }
 
@@ -483,6 +483,52 @@ impl Integrations {
     /// the written config and of the functions' environments).
     pub fn is_off(&self) -> bool {
         !self.security_hub.enabled && self.event_bus.is_none()
+    }
+
+    /// The runtime's optional parts these settings turn on, which the Lambda
+    /// binary must be built with (`rekey synth` builds it with exactly these).
+    pub fn runtime_features(&self) -> Vec<RuntimeFeature> {
+        RuntimeFeature::ALL
+            .into_iter()
+            .filter(|feature| match feature {
+                RuntimeFeature::SecurityHub => self.security_hub.enabled,
+                RuntimeFeature::EventBus => self.event_bus.is_some(),
+            })
+            .collect()
+    }
+}
+
+/// An optional part of the runtime: a cargo feature of `rekey-runtime`
+/// (`runtime/Cargo.toml`) that only configs using it build into the Lambda
+/// binary. The Security Hub client alone is the largest crate of the build
+/// (about 3 of its 12 cold minutes, docs/benchmarks.md); a config without the
+/// integration neither compiles nor ships it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeFeature {
+    /// `integrations.security_hub.enabled`: the Security Hub client.
+    SecurityHub,
+    /// `integrations.event_bus`: the EventBridge client.
+    EventBus,
+}
+
+impl RuntimeFeature {
+    /// Every optional part, in the order builds list them.
+    pub const ALL: [RuntimeFeature; 2] = [RuntimeFeature::SecurityHub, RuntimeFeature::EventBus];
+
+    /// The cargo feature's name in `runtime/Cargo.toml`.
+    pub fn cargo_name(self) -> &'static str {
+        match self {
+            RuntimeFeature::SecurityHub => "security-hub",
+            RuntimeFeature::EventBus => "event-bus",
+        }
+    }
+
+    /// The config setting that turns it on.
+    pub fn setting(self) -> &'static str {
+        match self {
+            RuntimeFeature::SecurityHub => "integrations.security_hub.enabled",
+            RuntimeFeature::EventBus => "integrations.event_bus",
+        }
     }
 }
 
@@ -495,7 +541,9 @@ pub struct SecurityHub {
     /// member role, which then gets the Security Hub permissions): findings
     /// of the default custom integration must be sent by the account they
     /// are about. The delegated administrator sees them through Security
-    /// Hub's own organization integration.
+    /// Hub's own organization integration. Turning it on also builds the
+    /// Security Hub client into the Lambda binary (`rekey synth` builds in
+    /// only the integrations the config uses).
     pub enabled: bool,
     /// Region the findings are imported into, in every account: normally
     /// the aggregation region of the delegated administrator. Absent (the

@@ -252,6 +252,10 @@ fn integrations_are_off_by_default_and_validated() {
     let notifier = on.function_view(Function::Notifier).integrations;
     assert_eq!((notifier.security_hub.enabled, notifier.event_bus.as_deref()), (false, Some("rekey-events")));
     assert!(on.function_view(Function::Inventory).integrations.is_off());
+    // What the Lambda binary is built with follows the same settings.
+    assert_eq!(config.integrations.runtime_features(), vec![]);
+    assert_eq!(on.integrations.runtime_features(), vec![RuntimeFeature::SecurityHub, RuntimeFeature::EventBus]);
+    assert_eq!(on.function_view(Function::Notifier).integrations.runtime_features(), vec![RuntimeFeature::EventBus]);
 
     let arn = "integrations:\n  event_bus: arn:aws:events:eu-west-1:123456789012:event-bus/security\n";
     assert!(Config::from_yaml_str(arn, None).is_ok());

@@ -26,20 +26,44 @@ pub struct CoreRotator {
 }
 
 /// The integrations on real AWS.
-pub type AwsPublisher =
-    crate::integrations::Publisher<crate::aws::securityhub::SecurityHubAccounts, crate::aws::eventbridge::EventBus>;
+pub type AwsPublisher = crate::integrations::Publisher<FindingsAdapter, EventsAdapter>;
+
+/// Security Hub through each account's member role, in a binary built with it.
+#[cfg(feature = "security-hub")]
+pub type FindingsAdapter = crate::aws::securityhub::SecurityHubAccounts;
+/// A binary built without Security Hub (`rekey_config::RuntimeFeature`).
+#[cfg(not(feature = "security-hub"))]
+pub type FindingsAdapter = crate::integrations::NotBuilt;
+/// EventBridge, in a binary built with it.
+#[cfg(feature = "event-bus")]
+pub type EventsAdapter = crate::aws::eventbridge::EventBus;
+/// A binary built without EventBridge.
+#[cfg(not(feature = "event-bus"))]
+pub type EventsAdapter = crate::integrations::NotBuilt;
 
 /// The publisher of `config`'s integrations: Security Hub through each
-/// account's member role, EventBridge with `sdk`'s own credentials.
+/// account's member role, EventBridge with `sdk`'s own credentials. In a
+/// binary built without one of them, the handlers refused a config that
+/// turns it on before getting here (`handlers::load_config`).
 pub fn publisher(config: &Config, sdk: &SdkConfig) -> AwsPublisher {
-    let hub = &config.integrations.security_hub;
-    let region = hub.region.as_ref().unwrap_or(&config.deployment.region).as_str();
-    let findings = hub.enabled.then(|| crate::aws::securityhub::SecurityHubAccounts::new(sdk, config, region));
+    #[cfg(feature = "security-hub")]
+    let findings = {
+        let hub = &config.integrations.security_hub;
+        let region = hub.region.as_ref().unwrap_or(&config.deployment.region).as_str();
+        hub.enabled.then(|| crate::aws::securityhub::SecurityHubAccounts::new(sdk, config, region))
+    };
+    #[cfg(not(feature = "security-hub"))]
+    let findings = None;
+    #[cfg(feature = "event-bus")]
     let events = config
         .integrations
         .event_bus
         .as_ref()
         .map(|bus| crate::aws::eventbridge::EventBus::new(aws_sdk_eventbridge::Client::new(sdk), bus));
+    #[cfg(not(feature = "event-bus"))]
+    let events = None;
+    #[cfg(not(any(feature = "security-hub", feature = "event-bus")))]
+    let _ = sdk;
     crate::integrations::Publisher::new(config, findings, events)
 }
 

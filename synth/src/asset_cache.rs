@@ -119,6 +119,7 @@ pub fn asset_key(options: &BuildOptions, templates: &TemplateOverrides) -> Resul
     let mut key = Key(Sha256::new());
     key.part(KEY_VERSION);
     key.part(options.profile.as_bytes());
+    key.part(options.feature_args().join(" ").as_bytes());
     key.part(options.zig_target().as_bytes());
     key.part(architecture_name(options.architecture).as_bytes());
     key.part(&toolchain_identity());
@@ -370,6 +371,7 @@ mod tests {
             workspace: dir.to_path_buf(),
             architecture: Architecture::X86_64,
             profile: "lambda".into(),
+            features: vec![],
             target_dir: dir.join("target"),
         }
     }
@@ -476,9 +478,11 @@ mod tests {
 
         let other_profile = BuildOptions { profile: "lambda-test".into(), ..base.clone() };
         let other_arch = BuildOptions { architecture: Architecture::Arm64, ..base.clone() };
+        let other_features = BuildOptions { features: vec![rekey_config::RuntimeFeature::EventBus], ..base.clone() };
         let overrides = TemplateOverrides { html: None, text: Some("{{ account_id }}".into()) };
         assert_ne!(key(&other_profile, &templates), original);
         assert_ne!(key(&other_arch, &templates), original);
+        assert_ne!(key(&other_features, &templates), original);
         assert_ne!(key(&base, &overrides), original);
     }
 

@@ -7,7 +7,7 @@
 //! missing are installed into the checkout (`scripts/install-tools zig`), so
 //! the default config synths on a fresh machine with nothing but `cargo`.
 
-use rekey_config::Architecture;
+use rekey_config::{Architecture, Config, RuntimeFeature};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -35,6 +35,9 @@ pub struct BuildOptions {
     pub architecture: Architecture,
     /// Cargo profile (`lambda` unless overridden).
     pub profile: String,
+    /// The runtime's optional parts to build in (the config's
+    /// [`rekey_config::Integrations::runtime_features`]); the others are left out.
+    pub features: Vec<RuntimeFeature>,
     /// Cargo target directory of the Lambda build. A directory of its own
     /// (`target/rekey-lambda` by default) so the nested cargo never waits on
     /// the lock of the cargo that runs `rekey` (`cargo run`, `cargo test`).
@@ -42,10 +45,12 @@ pub struct BuildOptions {
 }
 
 impl BuildOptions {
-    /// Defaults for `architecture`: the compiled-in workspace, the profile
-    /// from [`PROFILE_ENV`] or `lambda`, the target dir from [`TARGET_DIR_ENV`]
-    /// or `<workspace>/target/rekey-lambda`.
-    pub fn new(architecture: Architecture, profile: Option<String>) -> BuildOptions {
+    /// The build of `config`'s Lambda binary (its architecture and the
+    /// optional parts it turns on), with defaults: the compiled-in workspace,
+    /// the profile from [`PROFILE_ENV`] or `lambda`, the target dir from
+    /// [`TARGET_DIR_ENV`] or `<workspace>/target/rekey-lambda`.
+    pub fn new(config: &Config, profile: Option<String>) -> BuildOptions {
+        let (architecture, features) = (config.lambda.architecture, config.integrations.runtime_features());
         let workspace = compiled_workspace();
         let profile = profile
             .or_else(|| std::env::var(PROFILE_ENV).ok().filter(|p| !p.is_empty()))
@@ -54,7 +59,18 @@ impl BuildOptions {
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace.join("target").join("rekey-lambda"));
-        BuildOptions { workspace, architecture, profile, target_dir }
+        BuildOptions { workspace, architecture, profile, features, target_dir }
+    }
+
+    /// The feature arguments of the build: the runtime's default features
+    /// (every optional part) off, the chosen ones on.
+    pub fn feature_args(&self) -> Vec<String> {
+        let mut args = vec!["--no-default-features".to_string()];
+        if !self.features.is_empty() {
+            let names: Vec<&str> = self.features.iter().map(|f| f.cargo_name()).collect();
+            args.extend(["--features".to_string(), names.join(",")]);
+        }
+        args
     }
 
     /// Where cargo puts the binary.
@@ -115,7 +131,7 @@ pub fn build_bootstrap(options: &BuildOptions) -> Result<PathBuf, BuildError> {
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target = options.zig_target();
-    let args: Vec<OsString> = vec![
+    let mut args: Vec<OsString> = vec![
         "zigbuild".into(),
         "--target".into(),
         target.into(),
@@ -128,6 +144,7 @@ pub fn build_bootstrap(options: &BuildOptions) -> Result<PathBuf, BuildError> {
         "--target-dir".into(),
         options.target_dir.clone().into(),
     ];
+    args.extend(options.feature_args().into_iter().map(OsString::from));
     eprintln!("rekey: building the Lambda binary: cargo {}", display_args(&args));
     let mut command = Command::new(&cargo);
     command.args(&args).current_dir(&options.workspace).env("PATH", &path);
@@ -280,6 +297,7 @@ mod tests {
             workspace: PathBuf::from("/ws"),
             architecture: Architecture::Arm64,
             profile: "lambda-test".into(),
+            features: vec![],
             target_dir: PathBuf::from("/ws/target/rekey-lambda"),
         };
         assert_eq!(options.zig_target(), "aarch64-unknown-linux-gnu.2.17");
@@ -287,6 +305,16 @@ mod tests {
             options.binary_path(),
             PathBuf::from("/ws/target/rekey-lambda/aarch64-unknown-linux-gnu/lambda-test/bootstrap")
         );
+    }
+
+    #[test]
+    fn the_build_has_exactly_the_optional_parts_the_config_turns_on() {
+        let off = BuildOptions::new(&Config::builtin_default(), None);
+        assert_eq!(off.feature_args(), ["--no-default-features"]);
+        let config =
+            Config::from_yaml_str("integrations:\n  security_hub: { enabled: true }\n  event_bus: b\n", None).unwrap();
+        let on = BuildOptions::new(&config, None);
+        assert_eq!(on.feature_args(), ["--no-default-features", "--features", "security-hub,event-bus"]);
     }
 
     #[test]
@@ -301,6 +329,7 @@ mod tests {
             workspace: dir.path().to_path_buf(),
             architecture: Architecture::X86_64,
             profile: DEFAULT_PROFILE.into(),
+            features: vec![],
             target_dir: dir.path().join("target"),
         };
         let err = build_bootstrap(&options).unwrap_err();

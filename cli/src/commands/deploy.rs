@@ -133,7 +133,7 @@ pub fn prepare(target: &Target, with_asset: bool) -> Result<Prepared, Failure> {
             asset::package_prebuilt(path, architecture, config.templates()).map_err(|e| Failure::new(BUILD, e))?
         }
         None => {
-            let options = BuildOptions::new(architecture, target.lambda_profile.clone());
+            let options = BuildOptions::new(&config, target.lambda_profile.clone());
             let binary = build::build_bootstrap(&options).map_err(|e| Failure::new(BUILD, e))?;
             asset::package_binary(&binary, architecture, config.templates()).map_err(|e| Failure::new(BUILD, e))?
         }

@@ -126,7 +126,7 @@ pub fn run(args: Args, out: &mut dyn Write) -> VerbResult {
             path.display().to_string(),
         ),
         None => {
-            let options = BuildOptions::new(architecture, args.lambda_profile.clone());
+            let options = BuildOptions::new(&config, args.lambda_profile.clone());
             // Warm path: nothing that produced the asset changed, so cargo is not even started.
             let (packaged, provenance) = asset_cache::build_or_reuse_bootstrap(&options, config.templates())
                 .map_err(|e| Failure::new(BUILD, e))?;

@@ -3,10 +3,12 @@
 
 pub mod clients;
 pub mod dynamodb;
+#[cfg(feature = "event-bus")]
 pub mod eventbridge;
 pub mod iam;
 pub mod orgs;
 pub mod secrets;
+#[cfg(feature = "security-hub")]
 pub mod securityhub;
 pub mod ses;
 pub mod sqs;

@@ -62,6 +62,16 @@ pub enum HandlerError {
     /// An email template does not compile (a deployment bug: retrying does not help).
     #[error(transparent)]
     Template(#[from] crate::notify::TemplateError),
+    /// The config turns on parts this binary was built without (a Lambda
+    /// asset packaged for another config: retrying does not help).
+    #[error("this Lambda binary was built without {}; synthesize and deploy again with this config (`rekey synth`, `rekey deploy`), which builds them in", not_built_text(.0))]
+    NotBuiltWith(Vec<rekey_config::RuntimeFeature>),
+}
+
+fn not_built_text(missing: &[rekey_config::RuntimeFeature]) -> String {
+    let parts: Vec<String> =
+        missing.iter().map(|f| format!("`{}` (needed by `{}`)", f.cargo_name(), f.setting())).collect();
+    parts.join(" and ")
 }
 
 impl HandlerError {
@@ -75,7 +85,8 @@ impl HandlerError {
             HandlerError::Config(_)
             | HandlerError::MissingEnv(_)
             | HandlerError::UnknownFunction(_)
-            | HandlerError::Template(_) => false,
+            | HandlerError::Template(_)
+            | HandlerError::NotBuiltWith(_) => false,
         }
     }
 
@@ -90,6 +101,7 @@ impl HandlerError {
             HandlerError::Ledger(_) => "Ledger",
             HandlerError::Setup(_) => "Setup",
             HandlerError::Template(_) => "Template",
+            HandlerError::NotBuiltWith(_) => "NotBuiltWith",
         };
         format!("rekey.{}.{kind}", if self.is_retryable() { "Retryable" } else { "Fatal" })
     }
@@ -154,7 +166,12 @@ pub fn load_config(env: &Env) -> Result<Config, HandlerError> {
     let root = env.get("LAMBDA_TASK_ROOT").map(PathBuf::from).unwrap_or_else(|| {
         std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("."))
     });
-    Ok(Config::from_runtime_json(json, &root)?)
+    let config = Config::from_runtime_json(json, &root)?;
+    let missing = crate::integrations::not_built_with(&config.integrations, crate::integrations::BUILT_WITH);
+    if !missing.is_empty() {
+        return Err(HandlerError::NotBuiltWith(missing));
+    }
+    Ok(config)
 }
 
 /// A required, non-empty variable of `env`.
@@ -333,5 +350,27 @@ mod tests {
         let config = Config::from_yaml_str("notifications:\n  subject: '{{ oops'\n", None).unwrap();
         let template = HandlerError::from(crate::notify::Renderer::new(&config).unwrap_err());
         assert_eq!(template.error_type(), "rekey.Fatal.Template");
+    }
+
+    #[test]
+    fn a_binary_built_without_a_configured_integration_refuses_the_config() {
+        use crate::integrations::{not_built_with, BUILT_WITH};
+        use rekey_config::RuntimeFeature::{EventBus, SecurityHub};
+        let config =
+            Config::from_yaml_str("integrations:\n  security_hub: { enabled: true }\n  event_bus: b\n", None).unwrap();
+        assert_eq!(not_built_with(&config.integrations, &[]), vec![SecurityHub, EventBus]);
+        assert_eq!(not_built_with(&config.integrations, &[EventBus]), vec![SecurityHub]);
+        assert_eq!(not_built_with(&Config::builtin_default().integrations, &[]), vec![]);
+        // The tests' build has every part, so the deployed config starts.
+        assert_eq!(not_built_with(&config.integrations, BUILT_WITH), vec![]);
+
+        let refused = HandlerError::NotBuiltWith(vec![SecurityHub, EventBus]);
+        assert_eq!(refused.error_type(), "rekey.Fatal.NotBuiltWith");
+        assert_eq!(
+            refused.to_string(),
+            "this Lambda binary was built without `security-hub` (needed by `integrations.security_hub.enabled`) \
+             and `event-bus` (needed by `integrations.event_bus`); synthesize and deploy again with this config \
+             (`rekey synth`, `rekey deploy`), which builds them in"
+        );
     }
 }

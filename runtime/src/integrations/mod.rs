@@ -26,8 +26,57 @@ pub use findings::{Covered, EntryError, Finding, FindingContext, FindingsAccount
 use crate::ports::{PortError, PortResult};
 use crate::report::AccountReport;
 use chrono::{DateTime, Utc};
+use rekey_config::RuntimeFeature;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// The optional parts this binary was compiled with (the cargo features of
+/// `runtime/Cargo.toml`; every build but the Lambda's has all of them).
+pub const BUILT_WITH: &[RuntimeFeature] = &[
+    #[cfg(feature = "security-hub")]
+    RuntimeFeature::SecurityHub,
+    #[cfg(feature = "event-bus")]
+    RuntimeFeature::EventBus,
+];
+
+/// The parts `integrations` turns on that `built` lacks, in
+/// [`RuntimeFeature::ALL`] order: a Lambda binary packaged for another
+/// config (`rekey synth --lambda-zip`, a stale asset) must refuse to start
+/// rather than leave a configured integration silently off.
+pub fn not_built_with(integrations: &rekey_config::Integrations, built: &[RuntimeFeature]) -> Vec<RuntimeFeature> {
+    integrations.runtime_features().into_iter().filter(|feature| !built.contains(feature)).collect()
+}
+
+/// The adapter of an integration this binary was compiled without. It has no
+/// value, so a publisher with this type parameter never has that integration
+/// on; [`not_built_with`] keeps a config that turns it on from getting here.
+#[derive(Clone, Copy, Debug)]
+pub enum NotBuilt {}
+
+impl FindingsAccounts for NotBuilt {
+    type Sink = NotBuilt;
+    async fn open(&self, _: &str) -> PortResult<NotBuilt> {
+        match *self {}
+    }
+}
+
+impl FindingsSink for NotBuilt {
+    async fn open_findings(&self, _: &str) -> PortResult<Vec<OpenFinding>> {
+        match *self {}
+    }
+    async fn import(&self, _: &[Finding]) -> PortResult<Vec<EntryError>> {
+        match *self {}
+    }
+    async fn resolve(&self, _: &[String]) -> PortResult<Vec<EntryError>> {
+        match *self {}
+    }
+}
+
+impl EventSink for NotBuilt {
+    async fn put(&self, _: &[Event]) -> PortResult<Vec<Option<EntryError>>> {
+        match *self {}
+    }
+}
 
 /// How refused entries and throttled calls are retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

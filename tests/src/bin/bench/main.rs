@@ -255,7 +255,7 @@ fn machine() -> serde_json::Value {
 /// The shipped binary's figures, when `rekey synth` has built it.
 async fn lambda_figures(args: &Args, moto: &'static Moto, org: &Org) -> serde_json::Value {
     use aws_credential_types::provider::ProvideCredentials;
-    let options = rekey_synth::build::BuildOptions::new(rekey_config::Architecture::X86_64, None);
+    let options = rekey_synth::build::BuildOptions::new(&rekey_config::Config::builtin_default(), None);
     let bootstrap = options.binary_path();
     if args.lambda_users == 0 || !bootstrap.is_file() {
         return json!({ "skipped": format!("no `{}` (run `rekey synth` first) or --lambda-users 0", bootstrap.display()) });
