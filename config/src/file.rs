@@ -482,7 +482,7 @@ impl Integrations {
     /// Whether every integration is off (the section is then left out of
     /// the written config and of the functions' environments).
     pub fn is_off(&self) -> bool {
-        !self.security_hub.enabled && self.event_bus.is_none()
+        self.runtime_features().is_empty()
     }
 
     /// The runtime's optional parts these settings turn on, which the Lambda

@@ -46,25 +46,30 @@ pub type EventsAdapter = crate::integrations::NotBuilt;
 /// binary built without one of them, the handlers refused a config that
 /// turns it on before getting here (`handlers::load_config`).
 pub fn publisher(config: &Config, sdk: &SdkConfig) -> AwsPublisher {
-    #[cfg(feature = "security-hub")]
-    let findings = {
-        let hub = &config.integrations.security_hub;
-        let region = hub.region.as_ref().unwrap_or(&config.deployment.region).as_str();
-        hub.enabled.then(|| crate::aws::securityhub::SecurityHubAccounts::new(sdk, config, region))
-    };
-    #[cfg(not(feature = "security-hub"))]
-    let findings = None;
-    #[cfg(feature = "event-bus")]
-    let events = config
-        .integrations
-        .event_bus
-        .as_ref()
-        .map(|bus| crate::aws::eventbridge::EventBus::new(aws_sdk_eventbridge::Client::new(sdk), bus));
-    #[cfg(not(feature = "event-bus"))]
-    let events = None;
-    #[cfg(not(any(feature = "security-hub", feature = "event-bus")))]
-    let _ = sdk;
-    crate::integrations::Publisher::new(config, findings, events)
+    crate::integrations::Publisher::new(config, findings_adapter(config, sdk), events_adapter(config, sdk))
+}
+
+#[cfg(feature = "security-hub")]
+fn findings_adapter(config: &Config, sdk: &SdkConfig) -> Option<FindingsAdapter> {
+    let hub = &config.integrations.security_hub;
+    let region = hub.region.as_ref().unwrap_or(&config.deployment.region).as_str();
+    hub.enabled.then(|| crate::aws::securityhub::SecurityHubAccounts::new(sdk, config, region))
+}
+
+#[cfg(not(feature = "security-hub"))]
+fn findings_adapter(_: &Config, _: &SdkConfig) -> Option<FindingsAdapter> {
+    None
+}
+
+#[cfg(feature = "event-bus")]
+fn events_adapter(config: &Config, sdk: &SdkConfig) -> Option<EventsAdapter> {
+    let bus = config.integrations.event_bus.as_ref()?;
+    Some(crate::aws::eventbridge::EventBus::new(aws_sdk_eventbridge::Client::new(sdk), bus))
+}
+
+#[cfg(not(feature = "event-bus"))]
+fn events_adapter(_: &Config, _: &SdkConfig) -> Option<EventsAdapter> {
+    None
 }
 
 impl CoreRotator {
