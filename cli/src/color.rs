@@ -19,7 +19,8 @@ fn enabled(terminal: bool) -> bool {
     decide(DISABLED.load(Ordering::Relaxed), std::env::var("NO_COLOR").ok().as_deref(), terminal)
 }
 
-/// Whether to color what goes to stdout.
+/// Whether to color what goes to stdout (only `diff` colors its result).
+#[cfg(feature = "aws")]
 pub fn enabled_for_stdout() -> bool {
     enabled(std::io::stdout().is_terminal())
 }

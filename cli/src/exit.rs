@@ -157,6 +157,26 @@ pub const VERBS: &[(&str, &[(u8, &str)])] = &[
     ("man", &[(OK, "printed")]),
 ];
 
+/// The verbs that call AWS: a build without the `aws` feature leaves them
+/// out (cli/Cargo.toml).
+pub const AWS_VERBS: &[&str] = &["plan", "rotate", "deploy", "diff", "destroy"];
+
+/// A usage failure for a verb this build does not have: one of
+/// [`AWS_VERBS`] in a build without the `aws` feature, or no verb at all.
+#[cfg_attr(feature = "aws", allow(dead_code))]
+pub fn not_built(verb: &str) -> Failure {
+    let error = if AWS_VERBS.contains(&verb) {
+        anyhow::anyhow!(
+            "`rekey {verb}` is not in this build: it was built without the `aws` feature \
+             (`--no-default-features`: the synthesizer's verbs only). Build every verb with \
+             `cargo build -p rekey`, or run `cargo run -p rekey -- {verb} ...`"
+        )
+    } else {
+        anyhow::anyhow!("unrecognized subcommand `{verb}`; `rekey --help` lists the verbs")
+    };
+    Failure::new(USAGE, error)
+}
+
 /// The codes of `verb` ([`VERBS`]); empty for a verb not listed.
 fn verb_codes(verb: &str) -> &'static [(u8, &'static str)] {
     VERBS.iter().find(|(name, _)| *name == verb).map(|(_, codes)| *codes).unwrap_or_default()
@@ -173,10 +193,20 @@ pub fn after_help(verb: &str, before: &str, after: &str) -> String {
     [before, &verb_help(verb), after].iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("\n\n")
 }
 
-/// The list under `rekey --help`.
+/// The list under `rekey --help`; in a build without the `aws` feature,
+/// first a line saying which verbs it leaves out and how to build them.
 pub fn help() -> String {
     let lines: Vec<String> = CODES.iter().map(|c| format!("  {}  {}", c.code, c.meaning)).collect();
-    format!("Exit codes (each verb's --help says what they mean for it):\n{}", lines.join("\n"))
+    let codes = format!("Exit codes (each verb's --help says what they mean for it):\n{}", lines.join("\n"));
+    if cfg!(feature = "aws") {
+        codes
+    } else {
+        format!(
+            "This build has the synthesizer's verbs only (built without the `aws` feature); `cargo build -p rekey` \
+             builds {} too.\n\n{codes}",
+            AWS_VERBS.join(", ")
+        )
+    }
 }
 
 /// Opens the generated part of `docs/cli.md`.

@@ -34,13 +34,23 @@ enum Command {
     Validate(commands::validate::Args),
     Init(commands::init::Args),
     Schema(commands::schema::Args),
+    #[cfg(feature = "aws")]
     Plan(commands::plan::Args),
+    #[cfg(feature = "aws")]
     Rotate(commands::rotate::Args),
+    #[cfg(feature = "aws")]
     Deploy(commands::deploy::Args),
+    #[cfg(feature = "aws")]
     Diff(commands::diff::Args),
+    #[cfg(feature = "aws")]
     Destroy(commands::destroy::Args),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::completions::ManArgs),
+    /// Any other verb, in a build without the `aws` feature: one of the
+    /// AWS verbs gets a message saying how to build it.
+    #[cfg(not(feature = "aws"))]
+    #[command(external_subcommand)]
+    NotBuilt(Vec<String>),
 }
 
 fn main() -> ExitCode {
@@ -56,13 +66,20 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args, &mut stdout),
         Command::Init(args) => commands::init::run(args, &mut stdout),
         Command::Schema(args) => commands::schema::run(args, &mut stdout),
+        #[cfg(feature = "aws")]
         Command::Plan(args) => commands::plan::run(args, &mut stdout),
+        #[cfg(feature = "aws")]
         Command::Rotate(args) => commands::rotate::run(args, &mut stdout),
+        #[cfg(feature = "aws")]
         Command::Deploy(args) => commands::deploy::run(args, &mut stdout),
+        #[cfg(feature = "aws")]
         Command::Diff(args) => commands::diff::run(args, &mut stdout),
+        #[cfg(feature = "aws")]
         Command::Destroy(args) => commands::destroy::run(args, &mut stdout),
         Command::Completions(args) => commands::completions::completions(args, Cli::command(), &mut stdout),
         Command::Man(args) => commands::completions::man(args, Cli::command(), &mut stdout),
+        #[cfg(not(feature = "aws"))]
+        Command::NotBuilt(words) => Err(exit::not_built(&words[0])),
     };
     exit::report(result)
 }

@@ -2,13 +2,19 @@
 //! writing its result into the injected writer so tests can read it.
 
 pub mod completions;
+#[cfg(feature = "aws")]
 pub mod deploy;
+#[cfg(feature = "aws")]
 pub mod destroy;
+#[cfg(feature = "aws")]
 pub mod diff;
 pub mod init;
 pub mod ls;
+#[cfg(feature = "aws")]
 pub mod plan;
+#[cfg(feature = "aws")]
 mod reviewed;
+#[cfg(feature = "aws")]
 pub mod rotate;
 pub mod schema;
 pub mod synth;

@@ -13,4 +13,5 @@ mod lambda_build;
 mod region;
 mod streams;
 mod synth;
+mod synth_only;
 mod verbs;
