@@ -8,7 +8,7 @@
 //! - [`Invariant::TooManyKeys`]: at most 2 keys;
 //! - [`Invariant::OrphanKey`]: no active key rekey created (as the fault
 //!   proxy recorded moto creating it) is missing from the user's secret,
-//!   unless the secret's in-flight record (`rekey:rotation-started`) is there;
+//!   unless a secret's in-flight record (`rekey:rotation-started/<run>`) is there;
 //! - [`Invariant::CurrentNotActive`]: the secret's `AWSCURRENT` version
 //!   holds an existing, active key of the user;
 //! - [`Invariant::TwoKeysForOneRotation`]: at most one key rekey created
@@ -22,8 +22,16 @@ use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-/// The secret tag of a rotation in flight.
+/// The secret tag of a rotation in flight: each run writes
+/// `rekey:rotation-started/<run>`; earlier versions wrote the bare key.
 pub const IN_FLIGHT_TAG: &str = "rekey:rotation-started";
+
+/// A rotation record among a secret's tags (the first, if several runs left one).
+pub fn in_flight_record(tags: &BTreeMap<String, String>) -> Option<InFlightRecord> {
+    tags.iter()
+        .find(|(key, _)| key.strip_prefix(IN_FLIGHT_TAG).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
+        .map(|(_, value)| InFlightRecord::parse(value))
+}
 /// Prefix of the user tag recording a deactivation by rekey.
 pub const DEACTIVATED_PREFIX: &str = "rekey:deactivated:";
 /// Prefix of the version ids rekey writes (the rest is the key id).
@@ -188,7 +196,7 @@ async fn secret_state(
     } else {
         None
     };
-    let in_flight = tags.get(IN_FLIGHT_TAG).map(|v| InFlightRecord::parse(v));
+    let in_flight = in_flight_record(&tags);
     SecretState { tags, versions, current_key, has_current, in_flight }
 }
 

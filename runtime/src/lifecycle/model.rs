@@ -50,7 +50,8 @@ pub struct SecretFacts {
     /// Key id stored in the `AWSPENDING` version (a rotation that did not finish).
     pub pending_key_id: Option<String>,
     /// When a rotation was recorded as started and has not finished (the
-    /// secret's `rekey:rotation-started` tag), even if no key was stored yet.
+    /// secret's `rekey:rotation-started/<run>` tags, the earliest start),
+    /// even if no key was stored yet.
     pub rotation_started: Option<DateTime<Utc>>,
     /// Until when the run that recorded the rotation holds it (its lease):
     /// while it holds, no other run touches the user. `None`: no record, or
@@ -65,6 +66,10 @@ pub struct SecretFacts {
     /// earlier rekey version (creation times are compared instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys_before_rotation: Option<Vec<String>>,
+    /// The tag keys of the rotation's records (one per run that wrote one),
+    /// so a finished rotation's records can be removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotation_record_tags: Vec<String>,
 }
 
 /// A key created by a crashed run's rotation is created moments after the

@@ -23,8 +23,8 @@
 //! Up to `runtime.concurrency.users_per_account` users are read at once;
 //! results are taken in user order, so the facts do not depend on it.
 
-use super::record::InFlight;
-use super::{ACCOUNT_TAG, ROTATION_STARTED_TAG, STAGE_CURRENT, STAGE_PENDING, VERSION_PREFIX};
+use super::record::{combined, records_of};
+use super::{ACCOUNT_TAG, STAGE_CURRENT, STAGE_PENDING, VERSION_PREFIX};
 use crate::lifecycle::{
     self, AccountFacts, KeyFacts, KeyStatus, Policy, SecretFacts, UserFacts, DEACTIVATED_TAG_PREFIX,
     SEEN_INACTIVE_TAG_PREFIX,
@@ -226,13 +226,13 @@ fn key_of_version(version_id: &str) -> Option<String> {
 ///
 /// Secrets Manager puts AWSCURRENT on a secret's first version by itself, so
 /// a first rotation's key is current before it was verified. While the
-/// rotation is recorded as in flight (`rekey:rotation-started`), a version
+/// rotation is recorded as in flight (a `rekey:rotation-started` record), a version
 /// carrying AWSPENDING counts as pending even if it is also current: the
 /// next run then verifies and finishes it instead of taking it as done.
 fn current_and_pending(info: &SecretInfo) -> (Option<&str>, Option<&str>) {
     let current = info.version_with(STAGE_CURRENT);
     let pending = info.version_with(STAGE_PENDING);
-    let in_flight = info.tags.contains_key(ROTATION_STARTED_TAG);
+    let in_flight = !records_of(&info.tags).is_empty();
     match (current, pending) {
         (Some(c), Some(p)) if c == p && in_flight => (None, Some(p)),
         (Some(c), Some(p)) if c == p => (Some(c), None),
@@ -243,7 +243,8 @@ fn current_and_pending(info: &SecretInfo) -> (Option<&str>, Option<&str>) {
 /// Secret facts from the listing alone (no value reads).
 fn secret_facts(info: &SecretInfo) -> SecretFacts {
     let (current_version, pending_version) = current_and_pending(info);
-    let record = info.tags.get(ROTATION_STARTED_TAG).and_then(|t| InFlight::parse(t));
+    let records = records_of(&info.tags);
+    let record = combined(&records);
     SecretFacts {
         arn: info.arn.clone(),
         current_key_id: current_version.and_then(key_of_version),
@@ -252,6 +253,7 @@ fn secret_facts(info: &SecretInfo) -> SecretFacts {
         rotation_lease_until: record.as_ref().filter(|r| r.owner.is_some()).map(|r| r.expires),
         rotation_owner: record.as_ref().and_then(|r| r.owner.clone()),
         keys_before_rotation: record.and_then(|r| r.known_keys),
+        rotation_record_tags: records.into_iter().map(|(key, _)| key).collect(),
     }
 }
 
@@ -412,6 +414,7 @@ async fn detail<I: IamAccount, S: SecretStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rotation::ROTATION_STARTED_TAG;
 
     const REPORT: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated
 <root_account>,arn:aws:iam::111111111111:root,2020-01-01T00:00:00+00:00,not_supported,2020-01-01T00:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A

@@ -5,10 +5,10 @@
 //! `SecretFacts`) and completes or undoes:
 //! 1. claim: create the secret if missing, or adopt one found by name (a
 //!    secret of the reference solution has the same name and no tags), then
-//!    write the in-flight record `rekey:rotation-started` (a lease with the
-//!    user's current key ids, see [`super::record`]) together with the
-//!    `rekey:managed`/`account`/`user` tags, and read it back: a run that
-//!    finds another's live lease leaves the user alone;
+//!    write this run's in-flight record `rekey:rotation-started/<owner>` (a
+//!    lease with the user's current key ids, see [`super::record`]) together
+//!    with the `rekey:managed`/`account`/`user` tags, and read the tags back:
+//!    a run that finds another run's record there leaves the user alone;
 //! 2. `CreateAccessKey`;
 //! 3. `PutSecretValue` as `AWSPENDING` with the idempotent token
 //!    `rekey-access-key-<AccessKeyId>`;
@@ -32,8 +32,8 @@
 //! remaining actions are skipped (a rotate after a failed delete could
 //! otherwise exceed the two-key limit).
 
-use super::record::InFlight;
-use super::{version_id_for, ACCOUNT_TAG, MANAGED_TAG, ROTATION_STARTED_TAG, STAGE_CURRENT, STAGE_PENDING, USER_TAG};
+use super::record::{combined, live_other, record_tag, records_of, InFlight};
+use super::{version_id_for, ACCOUNT_TAG, MANAGED_TAG, STAGE_CURRENT, STAGE_PENDING, USER_TAG};
 use crate::lifecycle::{
     ActionKind, KeyStatus, PlannedAction, UserFacts, DEACTIVATED_TAG_PREFIX, SEEN_INACTIVE_TAG_PREFIX,
 };
@@ -207,10 +207,9 @@ async fn delete_orphan<P: Platform>(
     // that started since may own this key and be about to store it.
     let secret_name = ctx.config.names().secret_name(ctx.account_id, name);
     let info = ctx.secrets.describe(&secret_name).await.map_err(failed)?;
-    if let Some(record) = info.as_ref().and_then(record_of) {
-        if record.held_by_other(ctx.owner, ctx.now) {
-            return Err(Outcome::Skipped(leased_message(name, &record)));
-        }
+    let records = info.as_ref().map(|i| records_of(&i.tags)).unwrap_or_default();
+    if let Some(record) = live_other(&records, ctx.owner, ctx.now) {
+        return Err(Outcome::Skipped(leased_message(name, record)));
     }
     if info.as_ref().is_some_and(|i| i.versions.contains_key(&version_id_for(key))) {
         return Err(Outcome::Skipped(format!("key `{key}` has been stored in the user's secret since")));
@@ -312,11 +311,6 @@ pub fn resource_policy(user_arn: &str, extra_readers: &[String]) -> String {
     .to_string()
 }
 
-/// The in-flight record a secret carries, if any.
-fn record_of(info: &SecretInfo) -> Option<InFlight> {
-    info.tags.get(ROTATION_STARTED_TAG).and_then(|v| InFlight::parse(v))
-}
-
 fn leased_message(user: &str, record: &InFlight) -> String {
     format!(
         "another run (`{}`) is rotating `{user}` (lease until {}): left to it",
@@ -333,13 +327,15 @@ enum Claim {
     TakeOver,
 }
 
-/// A claimed secret: its ARN, the version holding `AWSCURRENT`, and the
-/// secret as the claim's read-back saw it (`None` for a secret the claim
-/// created: it has no version yet).
+/// A claimed secret: its ARN, the version holding `AWSCURRENT`, the secret
+/// as the claim's read-back saw it (`None` for a secret the claim created:
+/// it has no version yet), and the record tags the finished rotation
+/// removes (this run's, and those of a rotation it took over).
 struct Claimed {
     arn: String,
     current: Option<String>,
     seen: Option<SecretInfo>,
+    records: Vec<String>,
 }
 
 /// Step 1: the secret exists with its tags, policy and replicas, and this
@@ -349,71 +345,124 @@ struct Claimed {
 /// among its tags: `CreateSecret` either creates the name or fails, so the
 /// run whose create succeeded holds the record from the secret's first
 /// moment, and a concurrent run finds its lease (no read-back needed). A
-/// secret that exists (the create failed, or the audit listed it) is
-/// described, its record checked, tagged and read back.
+/// secret that exists (the create failed, or the audit listed it) is tagged
+/// with this run's record and read back once: the read-back shows every
+/// other run's record ([`super::record`]), a secret scheduled for deletion,
+/// the replicas and the labels the promotion starts from. Taking over an
+/// unfinished rotation looks at the secret first, for the record it
+/// continues.
 async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Claim) -> Step<Claimed> {
     let name = ctx.config.names().secret_name(ctx.account_id, &user.user_name);
+    let own = record_tag(ctx.owner);
     if let (None, Claim::Start { known_keys }) = (&user.secret, &how) {
         let record = InFlight::start(ctx.owner, ctx.now, known_keys.clone());
-        if let Ok(arn) = ctx.secrets.create(&new_secret(ctx, user, &name, Some(&record))).await {
-            if let Err(e) = secure(ctx, user, &arn, &[]).await {
-                release(ctx, &arn).await;
-                return Err(e);
-            }
-            return Ok(Claimed { arn, current: None, seen: None });
+        if let Some(claimed) = create_claimed(ctx, user, &name, &record).await? {
+            return Ok(claimed);
         }
         // It exists (a secret of the reference solution, one created since
         // the audit, or this create took effect although it erred): claim it
         // as any existing secret.
     }
-    let (arn, existing) = match ctx.secrets.describe(&name).await.map_err(failed)? {
-        Some(info) => (info.arn.clone(), Some(info)),
-        None => create_secret(ctx, user, &name).await?,
-    };
-    if let Some(info) = &existing {
-        if let Some(deleted) = info.deleted_date {
-            return Err(failed(format!(
-                "the user's secret `{name}` was scheduled for deletion on {} and cannot take a new key: restore \
-                 it (`aws secretsmanager restore-secret --secret-id {name}`), or wait until it is deleted and \
-                 rekey creates a new one",
-                rfc3339(deleted)
-            )));
+    let starting = matches!(how, Claim::Start { .. });
+    let record = match how {
+        Claim::Start { known_keys } => InFlight::start(ctx.owner, ctx.now, known_keys),
+        Claim::TakeOver => {
+            let info = ctx.secrets.describe(&name).await.map_err(failed)?;
+            let info = info.ok_or_else(|| failed(format!("secret `{name}` no longer exists")))?;
+            refuse_deleted(&name, &info)?;
+            let records = records_of(&info.tags);
+            if let Some(other) = live_other(&records, ctx.owner, ctx.now) {
+                return Err(Outcome::Skipped(leased_message(&user.user_name, other)));
+            }
+            match combined(&records) {
+                Some(found) => found.taken_over(ctx.owner, ctx.now),
+                None => InFlight::start(ctx.owner, ctx.now, Vec::new()),
+            }
         }
-    }
-    let found = existing.as_ref().and_then(record_of);
-    if let Some(record) = &found {
-        if record.held_by_other(ctx.owner, ctx.now) {
-            return Err(Outcome::Skipped(leased_message(&user.user_name, record)));
-        }
-    }
-    let replicas = existing.as_ref().map(|i| i.replica_regions.clone()).unwrap_or_default();
-    secure(ctx, user, &arn, &replicas).await?;
-    let record = match (how, found) {
-        (Claim::TakeOver, Some(found)) => found.taken_over(ctx.owner, ctx.now),
-        (Claim::TakeOver, None) => InFlight::start(ctx.owner, ctx.now, Vec::new()),
-        (Claim::Start { known_keys }, _) => InFlight::start(ctx.owner, ctx.now, known_keys),
     };
-    let value = record.tag_value();
     // One call adopts a secret found by name (the audit lists only tagged
     // secrets, so an untagged one's pending version would never be seen
     // again) and writes the record.
-    ctx.secrets.tag(&arn, &rekey_tags(ctx, user, Some(&record))).await.map_err(failed)?;
-    // Read it back: tags have no compare-and-set, so of two runs that wrote
-    // at once, the one whose value stands goes on; the other leaves the user
-    // to it. The same look gives the labels the promotion starts from.
-    let confirmed = ctx.secrets.describe(&arn).await.map_err(failed)?;
-    let confirmed = confirmed.ok_or_else(|| failed(format!("secret `{name}` disappeared while being claimed")))?;
-    match confirmed.tags.get(ROTATION_STARTED_TAG) {
-        Some(v) if *v == value => {}
-        Some(v) => {
-            let other = InFlight::parse(v);
-            let why = other.map(|r| leased_message(&user.user_name, &r));
-            return Err(Outcome::Skipped(why.unwrap_or_else(|| "another run claimed the rotation".to_string())));
+    if let Err(e) = ctx.secrets.tag(&name, &rekey_tags(ctx, user, Some(&record))).await {
+        // Gone since the audit listed it: a new secret, created with the record.
+        if e.kind == ErrorKind::NotFound && starting {
+            if let Some(claimed) = create_claimed(ctx, user, &name, &record).await? {
+                return Ok(claimed);
+            }
         }
-        None => return Err(Outcome::Skipped("another run finished the rotation meanwhile".to_string())),
+        return Err(failed(e));
+    }
+    let confirmed = match ctx.secrets.describe(&name).await {
+        Ok(Some(info)) => info,
+        Ok(None) => return Err(failed(format!("secret `{name}` disappeared while being claimed"))),
+        Err(e) => {
+            release(ctx, &name).await;
+            return Err(failed(e));
+        }
+    };
+    let arn = confirmed.arn.clone();
+    if let Err(refused) = refuse_deleted(&name, &confirmed) {
+        release(ctx, &arn).await;
+        return Err(refused);
+    }
+    let value = record.tag_value();
+    if confirmed.tags.get(&own) != Some(&value) {
+        return Err(Outcome::Skipped(
+            "this run's record was removed right after it was written: left to the next run".to_string(),
+        ));
+    }
+    // Another run's live record: that run claimed at the same moment (each
+    // of two such runs sees the other's record, or the one that read back
+    // first sees none and the other sees its): leave the user to it. A record
+    // whose lease ended is a crashed run's, which the plan already accounts
+    // for; this rotation replaces it and removes it when done.
+    let records = records_of(&confirmed.tags);
+    if let Some(other) = live_other(&records, ctx.owner, ctx.now) {
+        let why = leased_message(&user.user_name, other);
+        release(ctx, &arn).await;
+        return Err(Outcome::Skipped(why));
+    }
+    if let Err(e) = secure(ctx, user, &arn, &confirmed.replica_regions).await {
+        release(ctx, &arn).await;
+        return Err(e);
     }
     let current = confirmed.version_with(STAGE_CURRENT).map(str::to_string);
-    Ok(Claimed { arn, current, seen: Some(confirmed) })
+    // This run's record first, then the ended ones (those taken over too).
+    let mut records: Vec<String> = records.into_iter().map(|(key, _)| key).filter(|key| *key != own).collect();
+    records.insert(0, own);
+    Ok(Claimed { arn, current, seen: Some(confirmed), records })
+}
+
+/// Creates the user's secret with `record` among its tags and secures it:
+/// `None` when the name exists (the create failed), so it is claimed as an
+/// existing secret.
+async fn create_claimed<P: Platform>(
+    ctx: &ExecContext<'_, P>,
+    user: &UserFacts,
+    name: &str,
+    record: &InFlight,
+) -> Step<Option<Claimed>> {
+    let Ok(arn) = ctx.secrets.create(&new_secret(ctx, user, name, Some(record))).await else {
+        return Ok(None);
+    };
+    if let Err(e) = secure(ctx, user, &arn, &[]).await {
+        release(ctx, &arn).await;
+        return Err(e);
+    }
+    Ok(Some(Claimed { arn, current: None, seen: None, records: vec![record_tag(ctx.owner)] }))
+}
+
+/// Refuses a secret scheduled for deletion: it cannot take a new version.
+fn refuse_deleted(name: &str, info: &SecretInfo) -> Step<()> {
+    match info.deleted_date {
+        Some(deleted) => Err(failed(format!(
+            "the user's secret `{name}` was scheduled for deletion on {} and cannot take a new key: restore \
+             it (`aws secretsmanager restore-secret --secret-id {name}`), or wait until it is deleted and \
+             rekey creates a new one",
+            rfc3339(deleted)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The secret's resource policy, and replicas in the configured regions
@@ -447,7 +496,7 @@ fn rekey_tags<P: Platform>(
         (USER_TAG.to_string(), user.user_name.clone()),
     ]);
     if let Some(record) = record {
-        tags.insert(ROTATION_STARTED_TAG.to_string(), record.tag_value());
+        tags.insert(record_tag(ctx.owner), record.tag_value());
     }
     tags
 }
@@ -470,34 +519,12 @@ fn new_secret<P: Platform>(
     }
 }
 
-/// `CreateSecret`, tagged (no record: the claim writes it next). A create
-/// that errs may have taken effect (or a concurrent run created it): look
-/// the name up before giving up.
-async fn create_secret<P: Platform>(
-    ctx: &ExecContext<'_, P>,
-    user: &UserFacts,
-    name: &str,
-) -> Step<(String, Option<SecretInfo>)> {
-    match ctx.secrets.create(&new_secret(ctx, user, name, None)).await {
-        Ok(arn) => Ok((arn, None)),
-        Err(e) => match ctx.secrets.describe(name).await {
-            Ok(Some(info)) => Ok((info.arn.clone(), Some(info))),
-            _ => Err(failed(e)),
-        },
-    }
-}
-
-/// Drops this invocation's record, if it is still this invocation's.
-/// Best effort: a record left behind only makes the next run look again.
-async fn release<P: Platform>(ctx: &ExecContext<'_, P>, arn: &str) {
-    let ours = match ctx.secrets.describe(arn).await {
-        Ok(Some(info)) => record_of(&info).is_some_and(|r| r.owner.as_deref() == Some(ctx.owner)),
-        _ => false,
-    };
-    if ours {
-        if let Err(e) = ctx.secrets.untag(arn, &[ROTATION_STARTED_TAG.to_string()]).await {
-            tracing::warn!(secret = arn, error = %e, "could not drop a rotation record; the next run checks it again");
-        }
+/// Drops this invocation's record (its own tag key: no other run writes it,
+/// so there is nothing to check first). Best effort: a record left behind
+/// only makes the next run look again.
+async fn release<P: Platform>(ctx: &ExecContext<'_, P>, secret_id: &str) {
+    if let Err(e) = ctx.secrets.untag(secret_id, &[record_tag(ctx.owner)]).await {
+        tracing::warn!(secret = secret_id, error = %e, "could not drop a rotation record; the next run checks it again");
     }
 }
 
@@ -509,7 +536,8 @@ async fn rotate<P: Platform>(
     keys: &[AccessKeyInfo],
 ) -> Step<(String, String)> {
     let known_keys: Vec<String> = keys.iter().map(|k| k.access_key_id.clone()).collect();
-    let Claimed { arn, current, .. } = claim(ctx, user, Claim::Start { known_keys: known_keys.clone() }).await?;
+    let Claimed { arn, current, records, .. } =
+        claim(ctx, user, Claim::Start { known_keys: known_keys.clone() }).await?;
     let new_key = match ctx.iam.create_access_key(&user.user_name).await {
         Ok(k) => k,
         Err(e) => return Err(after_failed_create(ctx, user, &arn, &known_keys, e).await),
@@ -530,7 +558,8 @@ async fn rotate<P: Platform>(
         false => current.as_deref(),
     };
     let key = &new_key.access_key_id;
-    verify_and_promote(ctx, &arn, key, &new_key.secret_access_key, &version, current, true).await?;
+    let promotion = Promotion { arn: &arn, version: &version, current, pending: true, records: &records };
+    verify_and_promote(ctx, key, &new_key.secret_access_key, promotion).await?;
     Ok((new_key.access_key_id, arn))
 }
 
@@ -565,13 +594,15 @@ async fn after_failed_create<P: Platform>(
         release(ctx, arn).await;
         return failed(error);
     }
-    // A new key exists. Whose? A concurrent run that got past the claim at
-    // the same moment (a tag has no compare-and-set) stores its key within
-    // moments, or now holds the record: then it is that run's, left to it.
+    // A new key exists. Whose? The claim keeps other rekey runs out, but a
+    // run of an earlier version (one shared record key, overwritten unseen)
+    // or a person may have created it: a run that stores it does so within
+    // moments, or holds a record now; then it is that run's, left to it.
     for attempt in 0..=CONCURRENT_STORE_POLLS {
         let (record_ours, stored) = match ctx.secrets.describe(arn).await {
             Ok(Some(info)) => (
-                record_of(&info).is_some_and(|r| r.owner.as_deref() == Some(ctx.owner)),
+                info.tags.contains_key(&record_tag(ctx.owner))
+                    && live_other(&records_of(&info.tags), ctx.owner, ctx.now).is_none(),
                 unknown.iter().any(|id| info.versions.contains_key(&version_id_for(id))),
             ),
             _ => (true, false),
@@ -625,7 +656,7 @@ async fn undo_unstored_key<P: Platform>(
 /// Finishes a rotation a crashed run left with a pending version; returns
 /// the secret's ARN.
 async fn complete<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, key: &str) -> Step<String> {
-    let Claimed { arn, current, seen } = claim(ctx, user, Claim::TakeOver).await?;
+    let Claimed { arn, current, seen, records } = claim(ctx, user, Claim::TakeOver).await?;
     // The claim's read-back tells which version is pending: rekey's own or
     // (legacy) whatever holds AWSPENDING.
     let labelled = seen.as_ref().and_then(|i| i.version_with(STAGE_PENDING)).map(str::to_string);
@@ -635,7 +666,14 @@ async fn complete<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, key: 
         .ok()
         .and_then(|v| v.get("SecretAccessKey").and_then(|s| s.as_str()).map(SecretString::new))
         .ok_or_else(|| failed(format!("pending version `{version}` of `{arn}` holds no SecretAccessKey")))?;
-    verify_and_promote(ctx, &arn, key, &secret, &version, current.as_deref(), labelled.is_some()).await?;
+    let promotion = Promotion {
+        arn: &arn,
+        version: &version,
+        current: current.as_deref(),
+        pending: labelled.is_some(),
+        records: &records,
+    };
+    verify_and_promote(ctx, key, &secret, promotion).await?;
     Ok(arn)
 }
 
@@ -663,19 +701,27 @@ async fn move_stage<P: Platform>(
     }
 }
 
-/// Steps 4 and 5. `current` is the version holding AWSCURRENT as last seen
-/// (the claim's read-back, or the new version's own labels); a move that
-/// errs looks again before failing ([`move_stage`]). `pending` says the
-/// version carries AWSPENDING, to be removed.
+/// Where a promotion starts: the secret, the new key's version, the version
+/// holding AWSCURRENT as last seen (the claim's read-back, or the new
+/// version's own labels), whether the new version carries AWSPENDING (to be
+/// removed), and the record tags the finished rotation removes.
+struct Promotion<'a> {
+    arn: &'a str,
+    version: &'a str,
+    current: Option<&'a str>,
+    pending: bool,
+    records: &'a [String],
+}
+
+/// Steps 4 and 5; a stage move that errs looks again before failing
+/// ([`move_stage`]).
 async fn verify_and_promote<P: Platform>(
     ctx: &ExecContext<'_, P>,
-    arn: &str,
     key_id: &str,
     secret: &SecretString,
-    version: &str,
-    current: Option<&str>,
-    pending: bool,
+    promotion: Promotion<'_>,
 ) -> Step<()> {
+    let Promotion { arn, version, current, pending, records } = promotion;
     if ctx.config.secrets.verify_new_key {
         // On failure the key stays pending: the next run verifies again.
         ctx.platform
@@ -689,6 +735,6 @@ async fn verify_and_promote<P: Platform>(
     if pending {
         move_stage(ctx, arn, STAGE_PENDING, None, Some(version)).await?;
     }
-    ctx.secrets.untag(arn, &[ROTATION_STARTED_TAG.to_string()]).await.map_err(failed)?;
+    ctx.secrets.untag(arn, records).await.map_err(failed)?;
     Ok(())
 }

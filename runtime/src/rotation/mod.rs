@@ -6,8 +6,9 @@
 //!
 //! Records rekey keeps in AWS (all documented in `docs/lifecycle.md`):
 //! - secret tags `rekey:managed=true`, `rekey:account`, `rekey:user`, and
-//!   `rekey:rotation-started=<start> <owner> <lease end> <known keys>` while
-//!   a rotation is in flight ([`record`]: the record is also a lease);
+//!   `rekey:rotation-started/<owner>=<start> <owner> <lease end> <known keys>`
+//!   while a rotation is in flight ([`record`]: the record is also a lease,
+//!   one tag key per run);
 //! - secret versions whose id is `rekey-access-key-<AccessKeyId>`, so the
 //!   key a version holds is known from `ListSecrets` without reading values;
 //! - user tags `rekey:deactivated:<AccessKeyId>` and
@@ -385,7 +386,7 @@ async fn tidy_stale_records<I: crate::ports::IamAccount>(iam: &I, user: &lifecyc
     }
 }
 
-/// Removes the `rekey:rotation-started` record of a rotation that finished
+/// Removes the `rekey:rotation-started` records of a rotation that finished
 /// (its key reached AWSCURRENT) but whose run stopped before untagging.
 /// Housekeeping only, so a failure is logged, not reported.
 async fn tidy_finished_rotation<S: crate::ports::SecretStore>(secrets: &S, user: &lifecycle::UserFacts) {
@@ -396,7 +397,7 @@ async fn tidy_finished_rotation<S: crate::ports::SecretStore>(secrets: &S, user:
         return;
     };
     if user.keys.iter().any(|k| k.access_key_id == current && secret.new_since_record(k)) {
-        if let Err(e) = secrets.untag(&secret.arn, &[ROTATION_STARTED_TAG.to_string()]).await {
+        if let Err(e) = secrets.untag(&secret.arn, &secret.rotation_record_tags).await {
             tracing::warn!(user = %user.user_name, error = %e, "could not remove a finished rotation's record");
         }
     }

@@ -1,6 +1,14 @@
-//! The in-flight record of a rotation: the value of the secret tag
-//! `rekey:rotation-started`, written before a key is created and removed
-//! once the new key is promoted.
+//! The in-flight record of a rotation: a secret tag written before a key is
+//! created and removed once the new key is promoted.
+//!
+//! Each run writes its record under a tag key of its own,
+//! `rekey:rotation-started/<owner>` ([`record_tag`]). Tags have no
+//! compare-and-set, so a shared key would let a second run overwrite the
+//! first's record unseen; with one key per run nothing is overwritten, and
+//! a claim is: write the own record, read the tags back, go on only if no
+//! other run's record is there (two runs claiming at once each see the
+//! other and both back off; a run that read back before the other wrote is
+//! seen by it). One read-back is the only look a claim needs.
 //!
 //! The record is a lease as well as a record. Its value is
 //! `<started> <owner> <expires> <known keys>`:
@@ -15,11 +23,15 @@
 //!   an error and the SDK's retry got `LimitExceeded`) is recognised.
 //!
 //! Secrets Manager tag values allow letters, digits, spaces and `_.:/=+-@`,
-//! hence the space-separated form rather than JSON. A bare RFC 3339 time is
-//! the record of earlier rekey versions: no owner, already expired, no known
-//! keys (recovery then falls back to comparing creation times).
+//! hence the space-separated form rather than JSON. Earlier rekey versions
+//! wrote the record under the shared key `rekey:rotation-started`; such a
+//! record is still read. A bare RFC 3339 time is the record of the earliest
+//! versions: no owner, already expired, no known keys (recovery then falls
+//! back to comparing creation times).
 
+use super::ROTATION_STARTED_TAG;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How long a lease holds off other runs. A Lambda invocation lasts at most
@@ -94,6 +106,48 @@ impl InFlight {
     }
 }
 
+/// The tag key of `owner`'s record.
+pub fn record_tag(owner: &str) -> String {
+    format!("{ROTATION_STARTED_TAG}/{owner}")
+}
+
+/// Every record among a secret's tags, with its tag key: the per-run keys
+/// and the shared key of earlier rekey versions.
+pub fn records_of(tags: &BTreeMap<String, String>) -> Vec<(String, InFlight)> {
+    tags.iter()
+        .filter(|(key, _)| {
+            key.strip_prefix(ROTATION_STARTED_TAG).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .filter_map(|(key, value)| InFlight::parse(value).map(|record| (key.clone(), record)))
+        .collect()
+}
+
+/// A record of another invocation than `owner` whose lease holds at `now`.
+pub fn live_other<'r>(records: &'r [(String, InFlight)], owner: &str, now: DateTime<Utc>) -> Option<&'r InFlight> {
+    records.iter().map(|(_, record)| record).find(|record| record.held_by_other(owner, now))
+}
+
+/// What several records say together, for recovery and the audit: the
+/// rotation started at the earliest start; a key any record knew existed
+/// before it (so a key counts as the rotation's own, and may be deleted as
+/// an orphan, only when no record knew it; a record without known keys,
+/// from an earlier version, makes recovery compare creation times); the
+/// lease is the one that ends last. Several records are rare: runs that
+/// claimed at once and stopped before removing theirs.
+pub fn combined(records: &[(String, InFlight)]) -> Option<InFlight> {
+    let started = records.iter().map(|(_, r)| r.started).min()?;
+    let last = records.iter().map(|(_, r)| r).max_by_key(|r| (r.expires, r.owner.clone()))?;
+    let known_keys = records.iter().try_fold(Vec::new(), |mut all: Vec<String>, (_, r)| {
+        for key in r.known_keys.as_ref()? {
+            if !all.contains(key) {
+                all.push(key.clone());
+            }
+        }
+        Some(all)
+    });
+    Some(InFlight { started, owner: last.owner.clone(), expires: last.expires, known_keys })
+}
+
 /// A lease owner token unique to this invocation: the run id (so people can
 /// tell which run holds a lease) and a per-process counter with the process
 /// id (so two invocations of one run, e.g. an SQS message delivered twice,
@@ -145,6 +199,40 @@ mod tests {
         let t = r.taken_over("b", at("2026-03-02T00:00:00Z"));
         assert_eq!((t.started, t.known_keys.clone()), (r.started, r.known_keys.clone()));
         assert_eq!(t.expires, at("2026-03-02T00:15:00Z"));
+    }
+
+    #[test]
+    fn records_are_found_under_the_per_run_keys_and_the_shared_key_of_earlier_versions() {
+        let a = InFlight::start("run-a@1.1", at("2026-03-01T00:00:00Z"), vec!["AKIA1".into()]);
+        let tags = BTreeMap::from([
+            (record_tag("run-a@1.1"), a.tag_value()),
+            (ROTATION_STARTED_TAG.to_string(), "2026-02-01T00:00:00Z".to_string()),
+            (format!("{ROTATION_STARTED_TAG}-not-a-record"), a.tag_value()),
+            ("rekey:managed".to_string(), "true".to_string()),
+            (record_tag("run-b@1.1"), "garbage".to_string()),
+        ]);
+        let found: Vec<String> = records_of(&tags).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(found, vec![ROTATION_STARTED_TAG.to_string(), record_tag("run-a@1.1")]);
+        assert!(record_tag(&new_owner(&"r".repeat(200))).len() <= 128, "Secrets Manager's tag key limit");
+    }
+
+    #[test]
+    fn records_combine_to_the_earliest_start_every_known_key_and_the_last_lease() {
+        let a = InFlight::start("a", at("2026-03-01T00:00:00Z"), vec!["AKIA1".into()]);
+        let b = InFlight::start("b", at("2026-03-01T00:05:00Z"), vec!["AKIA1".into(), "AKIA2".into()]);
+        let records = vec![(record_tag("b"), b.clone()), (record_tag("a"), a.clone())];
+        let c = combined(&records).expect("records");
+        assert_eq!(c.started, a.started);
+        assert_eq!(c.known_keys, Some(vec!["AKIA1".to_string(), "AKIA2".to_string()]));
+        assert_eq!((c.owner.as_deref(), c.expires), (Some("b"), b.expires));
+        let legacy = InFlight::parse("2026-02-01T00:00:00Z").unwrap();
+        let with_legacy = combined(&[(record_tag("a"), a.clone()), (ROTATION_STARTED_TAG.to_string(), legacy)]);
+        assert_eq!(with_legacy.and_then(|r| r.known_keys), None, "a legacy record: creation times decide");
+        assert_eq!(combined(&[]), None);
+
+        assert_eq!(live_other(&records, "a", at("2026-03-01T00:10:00Z")), Some(&b));
+        assert_eq!(live_other(&records, "a", at("2026-03-01T00:20:00Z")), None, "b's lease ended");
+        assert_eq!(live_other(&[(record_tag("a"), a)], "a", at("2026-03-01T00:01:00Z")), None, "its own");
     }
 
     #[test]
