@@ -109,7 +109,9 @@ impl std::fmt::Display for Synthesized {
             self.asset.source
         )?;
         writeln!(f, "{}", self.scope_text)?;
-        write!(f, "next: rekey deploy --app {out}   (or `cdk deploy --app {out}` in a bootstrapped account)")
+        // A build without the `aws` feature has no `deploy`: name the one that does.
+        let deploy = if cfg!(feature = "aws") { "rekey" } else { "cargo run -p rekey --" };
+        write!(f, "next: {deploy} deploy --app {out}   (or `cdk deploy --app {out}` in a bootstrapped account)")
     }
 }
 

@@ -59,6 +59,8 @@ fn verbs(help: &str) -> Vec<String> {
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| !l.trim().is_empty())
+        // A verb's line is indented by two; a wrapped description by more.
+        .filter(|l| !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .filter(|v| v != "help")
         .collect()
@@ -84,6 +86,9 @@ fn the_synth_only_build_writes_the_same_assembly_as_the_full_one() {
         assert_eq!(full.code, 0, "{full:?}");
         let lean = synth_only(dir.path(), &[args.as_slice(), &["--out", &lean_out]].concat());
         assert_eq!(lean.code, 0, "{lean:?}");
+        // Its hint names a command that has `deploy`.
+        assert!(lean.stdout.contains("next: cargo run -p rekey -- deploy --app"), "{}", lean.stdout);
+        assert!(full.stdout.contains("next: rekey deploy --app"), "{}", full.stdout);
         let full_tree = tree(&dir.path().join(&full_out));
         assert!(full_tree.keys().any(|k| k.ends_with(".template.json")), "{name}: {:?}", full_tree.keys());
         assert_eq!(full_tree, tree(&dir.path().join(&lean_out)), "{name}: the two builds' assemblies differ");
