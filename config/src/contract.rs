@@ -30,7 +30,9 @@ pub const ACCOUNT_TAG: &str = "rekey:account";
 /// Secret tag: the IAM user the key belongs to.
 pub const USER_TAG: &str = "rekey:user";
 /// Secret tag written before a key is created and removed once it is
-/// promoted: a rotation in flight, and the lease on it.
+/// promoted: a rotation in flight, and the lease on it. Each run writes
+/// `<this>/<run>` (its own key, so none overwrites another's); earlier
+/// versions wrote this key itself.
 pub const ROTATION_STARTED_TAG: &str = "rekey:rotation-started";
 
 /// CloudWatch namespace of the metrics the rotation function emits (EMF),

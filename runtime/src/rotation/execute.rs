@@ -354,14 +354,16 @@ struct Claimed {
 async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Claim) -> Step<Claimed> {
     let name = ctx.config.names().secret_name(ctx.account_id, &user.user_name);
     let own = record_tag(ctx.owner);
+    let mut create_error = None;
     if let (None, Claim::Start { known_keys }) = (&user.secret, &how) {
         let record = InFlight::start(ctx.owner, ctx.now, known_keys.clone());
-        if let Some(claimed) = create_claimed(ctx, user, &name, &record).await? {
-            return Ok(claimed);
+        match create_claimed(ctx, user, &name, &record).await? {
+            Ok(claimed) => return Ok(claimed),
+            // It exists (a secret of the reference solution, one created
+            // since the audit, or this create took effect although it erred):
+            // claim it as any existing secret.
+            Err(e) => create_error = Some(e),
         }
-        // It exists (a secret of the reference solution, one created since
-        // the audit, or this create took effect although it erred): claim it
-        // as any existing secret.
     }
     let starting = matches!(how, Claim::Start { .. });
     let record = match how {
@@ -384,13 +386,22 @@ async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Cla
     // secrets, so an untagged one's pending version would never be seen
     // again) and writes the record.
     if let Err(e) = ctx.secrets.tag(&name, &rekey_tags(ctx, user, Some(&record))).await {
-        // Gone since the audit listed it: a new secret, created with the record.
-        if e.kind == ErrorKind::NotFound && starting {
-            if let Some(claimed) = create_claimed(ctx, user, &name, &record).await? {
-                return Ok(claimed);
-            }
-        }
-        return Err(failed(e));
+        return Err(match (e.kind, starting, create_error) {
+            // No such secret, and this claim's create failed: its error says why.
+            (ErrorKind::NotFound, true, Some(create_error)) => failed(create_error),
+            // Gone since the audit listed it: a new secret, created with the record.
+            (ErrorKind::NotFound, true, None) => match create_claimed(ctx, user, &name, &record).await? {
+                Ok(claimed) => return Ok(claimed),
+                Err(create_error) => failed(create_error),
+            },
+            // A secret scheduled for deletion takes no changes: say so.
+            _ => match ctx.secrets.describe(&name).await {
+                Ok(Some(info)) if info.deleted_date.is_some() => {
+                    refuse_deleted(&name, &info).err().unwrap_or(failed(e))
+                }
+                _ => failed(e),
+            },
+        });
     }
     let confirmed = match ctx.secrets.describe(&name).await {
         Ok(Some(info)) => info,
@@ -433,23 +444,24 @@ async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Cla
     Ok(Claimed { arn, current, seen: Some(confirmed), records })
 }
 
-/// Creates the user's secret with `record` among its tags and secures it:
-/// `None` when the name exists (the create failed), so it is claimed as an
-/// existing secret.
+/// Creates the user's secret with `record` among its tags and secures it.
+/// The create's error when it fails: the name may exist, so the caller
+/// claims it as an existing secret.
 async fn create_claimed<P: Platform>(
     ctx: &ExecContext<'_, P>,
     user: &UserFacts,
     name: &str,
     record: &InFlight,
-) -> Step<Option<Claimed>> {
-    let Ok(arn) = ctx.secrets.create(&new_secret(ctx, user, name, Some(record))).await else {
-        return Ok(None);
+) -> Step<Result<Claimed, PortError>> {
+    let arn = match ctx.secrets.create(&new_secret(ctx, user, name, Some(record))).await {
+        Ok(arn) => arn,
+        Err(e) => return Ok(Err(e)),
     };
     if let Err(e) = secure(ctx, user, &arn, &[]).await {
         release(ctx, &arn).await;
         return Err(e);
     }
-    Ok(Some(Claimed { arn, current: None, seen: None, records: vec![record_tag(ctx.owner)] }))
+    Ok(Ok(Claimed { arn, current: None, seen: None, records: vec![record_tag(ctx.owner)] }))
 }
 
 /// Refuses a secret scheduled for deletion: it cannot take a new version.

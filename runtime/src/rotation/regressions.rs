@@ -250,6 +250,76 @@ async fn the_executor_skips_a_user_whose_lease_another_run_took_after_the_audit(
     assert_eq!(only_record(&fake, "alice"), other, "this run removed its own record");
 }
 
+/// Issue 9: two runs claim one user whose secret exists, at the same moment
+/// or one a little after the other. Each writes its record under its own
+/// tag key and reads the tags back once: both back off when each sees the
+/// other's record, or the one that read back first goes on alone. Never
+/// both; no record is left behind; a later run rotates if neither did.
+#[tokio::test(start_paused = true)]
+async fn two_runs_claiming_one_user_at_once_never_both_rotate() {
+    for offset_ms in [0, 5, 25] {
+        let fake = Fake::new(t0());
+        let old = fake.world().add_user(ACCOUNT, "alice", &[(KeyStatus::Active, t0() - Days::days(95))]).remove(0);
+        fake.world().secrets.entry((ACCOUNT.into(), REGION.into())).or_default().insert(
+            secret_name("alice"),
+            FakeSecret {
+                arn: "arn:alice".into(),
+                tags: [(MANAGED_TAG.to_string(), "true".to_string())].into(),
+                ..Default::default()
+            },
+        );
+        fake.world().latency = Some(Duration::from_millis(10));
+        let cfg = enforce();
+        let creds = fake.assume_role(&format!("arn:aws:iam::{ACCOUNT}:role/x"), "s").await.unwrap();
+        let (iam, secrets) = (fake.iam(&creds), fake.secrets(&creds, REGION));
+        let context = |owner| execute::ExecContext {
+            config: &cfg,
+            account_id: ACCOUNT,
+            now: t0(),
+            owner,
+            platform: &fake,
+            iam: &iam,
+            secrets: &secrets,
+        };
+        let (first, second) = (context("run-a@1.1"), context("run-b@2.1"));
+        let user = super::fake::bare_user(ACCOUNT, "alice");
+        let rotate = [crate::lifecycle::PlannedAction {
+            account_id: ACCOUNT.into(),
+            user_name: "alice".into(),
+            access_key_id: old.clone(),
+            action: ActionKind::Rotate,
+            reason: Reason::Expired,
+            due: t0(),
+        }];
+        let later = async {
+            tokio::time::sleep(Duration::from_millis(offset_ms)).await;
+            execute::execute_user(&second, &user, &rotate).await
+        };
+        let (a, b) = tokio::join!(execute::execute_user(&first, &user, &rotate), later);
+        let done = [&a[0].result, &b[0].result].iter().filter(|r| matches!(r, ActionResult::Done { .. })).count();
+        assert!(done <= 1, "offset {offset_ms} ms: both rotated: {a:?} {b:?}");
+        for result in [&a[0].result, &b[0].result] {
+            assert!(
+                matches!(result, ActionResult::Done { .. })
+                    || matches!(result, ActionResult::Skipped { why } if why.contains("another run")),
+                "offset {offset_ms} ms: {result:?}"
+            );
+        }
+        assert_eq!(fake.world().keys(ACCOUNT, "alice").len(), 1 + done, "offset {offset_ms} ms");
+        assert!(records_of(&secret(&fake, "alice").tags).is_empty(), "offset {offset_ms} ms: a record left");
+        match offset_ms {
+            0 => assert_eq!(done, 0, "each read back after both wrote: both back off"),
+            25 => assert_eq!(done, 1, "the first read back before the second wrote: it goes on alone"),
+            _ => {}
+        }
+        if done == 0 {
+            fake.world().latency = None;
+            run_at(&fake, t0() + Days::hours(1)).await;
+        }
+        assert_rotated_once(&fake, "alice", &old);
+    }
+}
+
 /// Defect 4: completing a rotation rewrote its start time, so a crash
 /// after promotion left a record younger than the new key, and the next run
 /// rotated again (or took a key created meanwhile for an orphan).
@@ -318,17 +388,25 @@ async fn deactivation_writes_its_record_before_the_status() {
 /// rotation every day with an unexplained error.
 #[tokio::test]
 async fn a_secret_scheduled_for_deletion_is_reported_with_the_way_out() {
-    let fake = Fake::new(t0());
-    fake.world().add_user(ACCOUNT, "alice", &[(KeyStatus::Active, t0() - Days::days(95))]);
-    fake.world().secrets.entry((ACCOUNT.into(), REGION.into())).or_default().insert(
-        secret_name("alice"),
-        FakeSecret { arn: "arn:alice".into(), deleted_date: Some(t0() - Days::days(2)), ..Default::default() },
-    );
-    let report = run_at(&fake, t0()).await;
-    let alice = results(&report, "alice");
-    let [ActionResult::Failed { error }] = alice.as_slice() else { panic!("{report:?}") };
-    assert!(error.contains("scheduled for deletion") && error.contains("restore-secret"), "{error}");
-    assert_eq!(fake.world().keys(ACCOUNT, "alice").len(), 1, "no key created that could not be stored");
+    // Whether the store takes the claim's tags on such a secret (and the
+    // read-back shows the deletion) or refuses them, the message says why.
+    for tags_refused in [false, true] {
+        let fake = Fake::new(t0());
+        fake.world().add_user(ACCOUNT, "alice", &[(KeyStatus::Active, t0() - Days::days(95))]);
+        fake.world().secrets.entry((ACCOUNT.into(), REGION.into())).or_default().insert(
+            secret_name("alice"),
+            FakeSecret { arn: "arn:alice".into(), deleted_date: Some(t0() - Days::days(2)), ..Default::default() },
+        );
+        if tags_refused {
+            fake.world().fail_once.insert("secretsmanager:TagResource".into(), ErrorKind::Other);
+        }
+        let report = run_at(&fake, t0()).await;
+        let alice = results(&report, "alice");
+        let [ActionResult::Failed { error }] = alice.as_slice() else { panic!("{report:?}") };
+        assert!(error.contains("scheduled for deletion") && error.contains("restore-secret"), "{error}");
+        assert_eq!(fake.world().keys(ACCOUNT, "alice").len(), 1, "no key created that could not be stored");
+        assert!(records_of(&secret(&fake, "alice").tags).is_empty(), "no record left behind");
+    }
 }
 
 /// After-effect failures of the other mutating steps: the executor looks
