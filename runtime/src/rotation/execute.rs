@@ -368,40 +368,23 @@ async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Cla
     let starting = matches!(how, Claim::Start { .. });
     let record = match how {
         Claim::Start { known_keys } => InFlight::start(ctx.owner, ctx.now, known_keys),
-        Claim::TakeOver => {
-            let info = ctx.secrets.describe(&name).await.map_err(failed)?;
-            let info = info.ok_or_else(|| failed(format!("secret `{name}` no longer exists")))?;
-            refuse_deleted(&name, &info)?;
-            let records = records_of(&info.tags);
-            if let Some(other) = live_other(&records, ctx.owner, ctx.now) {
-                return Err(Outcome::Skipped(leased_message(&user.user_name, other)));
-            }
-            match combined(&records) {
-                Some(found) => found.taken_over(ctx.owner, ctx.now),
-                None => InFlight::start(ctx.owner, ctx.now, Vec::new()),
-            }
-        }
+        Claim::TakeOver => taken_over_record(ctx, user, &name).await?,
     };
     // One call adopts a secret found by name (the audit lists only tagged
     // secrets, so an untagged one's pending version would never be seen
     // again) and writes the record.
     if let Err(e) = ctx.secrets.tag(&name, &rekey_tags(ctx, user, Some(&record))).await {
-        return Err(match (e.kind, starting, create_error) {
+        return match (e.kind, starting, create_error) {
             // No such secret, and this claim's create failed: its error says why.
-            (ErrorKind::NotFound, true, Some(create_error)) => failed(create_error),
+            (ErrorKind::NotFound, true, Some(create_error)) => Err(failed(create_error)),
             // Gone since the audit listed it: a new secret, created with the record.
-            (ErrorKind::NotFound, true, None) => match create_claimed(ctx, user, &name, &record).await? {
-                Ok(claimed) => return Ok(claimed),
-                Err(create_error) => failed(create_error),
-            },
+            (ErrorKind::NotFound, true, None) => create_claimed(ctx, user, &name, &record).await?.map_err(failed),
             // A secret scheduled for deletion takes no changes: say so.
             _ => match ctx.secrets.describe(&name).await {
-                Ok(Some(info)) if info.deleted_date.is_some() => {
-                    refuse_deleted(&name, &info).err().unwrap_or(failed(e))
-                }
-                _ => failed(e),
+                Ok(Some(info)) if info.deleted_date.is_some() => refuse_deleted(&name, &info).and(Err(failed(e))),
+                _ => Err(failed(e)),
             },
-        });
+        };
     }
     let confirmed = match ctx.secrets.describe(&name).await {
         Ok(Some(info)) => info,
@@ -442,6 +425,24 @@ async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Cla
     let mut records: Vec<String> = records.into_iter().map(|(key, _)| key).filter(|key| *key != own).collect();
     records.insert(0, own);
     Ok(Claimed { arn, current, seen: Some(confirmed), records })
+}
+
+/// The record a run finishing an unfinished rotation writes: the rotation's
+/// own (its start and known keys kept, [`combined`] when several runs left
+/// one), leased to this run; a live record of another run leaves the user
+/// to it.
+async fn taken_over_record<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, name: &str) -> Step<InFlight> {
+    let info = ctx.secrets.describe(name).await.map_err(failed)?;
+    let info = info.ok_or_else(|| failed(format!("secret `{name}` no longer exists")))?;
+    refuse_deleted(name, &info)?;
+    let records = records_of(&info.tags);
+    if let Some(other) = live_other(&records, ctx.owner, ctx.now) {
+        return Err(Outcome::Skipped(leased_message(&user.user_name, other)));
+    }
+    Ok(match combined(&records) {
+        Some(found) => found.taken_over(ctx.owner, ctx.now),
+        None => InFlight::start(ctx.owner, ctx.now, Vec::new()),
+    })
 }
 
 /// Creates the user's secret with `record` among its tags and secures it.
