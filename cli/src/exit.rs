@@ -163,7 +163,7 @@ pub const AWS_VERBS: &[&str] = &["plan", "rotate", "deploy", "diff", "destroy"];
 
 /// A usage failure for a verb this build does not have: one of
 /// [`AWS_VERBS`] in a build without the `aws` feature, or no verb at all.
-#[cfg_attr(feature = "aws", allow(dead_code))]
+#[cfg(not(feature = "aws"))]
 pub fn not_built(verb: &str) -> Failure {
     let error = if AWS_VERBS.contains(&verb) {
         anyhow::anyhow!(

@@ -41,7 +41,13 @@ pub fn rekey(dir: &Path, args: &[&str]) -> Run {
 
 /// The command, for tests that add environment variables.
 pub fn rekey_command(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rekey"));
+    command_of(Path::new(env!("CARGO_BIN_EXE_rekey")), dir, args)
+}
+
+/// `binary ARGS` in `dir` (a `rekey` built some other way), with no
+/// inherited Lambda-build settings.
+pub fn command_of(binary: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary);
     command
         .args(args)
         .current_dir(dir)

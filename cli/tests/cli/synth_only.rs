@@ -8,7 +8,7 @@
 //! replace the full `rekey` the other tests run. Cold, it compiles only the
 //! synthesizer's crates (no AWS SDK), about a minute on 2 cores.
 
-use crate::common::{fixture_path, fixture_zip, rekey, tree, workspace, Run};
+use crate::common::{command_of, fixture_path, fixture_zip, rekey, tree, workspace, Run};
 use pretty_assertions::assert_eq;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,15 +42,7 @@ fn synth_only_rekey() -> &'static Path {
 }
 
 fn synth_only(dir: &Path, args: &[&str]) -> Run {
-    Command::new(synth_only_rekey())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("REKEY_LAMBDA_PROFILE")
-        .env_remove("RUST_LOG")
-        .env_remove("REKEY_CONFIG_FILE")
-        .output()
-        .expect("the synth-only rekey runs")
-        .into()
+    command_of(synth_only_rekey(), dir, args).output().expect("the synth-only rekey runs").into()
 }
 
 /// The verbs listed under `Commands:` in `rekey --help`.

@@ -226,13 +226,13 @@ fn key_of_version(version_id: &str) -> Option<String> {
 ///
 /// Secrets Manager puts AWSCURRENT on a secret's first version by itself, so
 /// a first rotation's key is current before it was verified. While the
-/// rotation is recorded as in flight (a `rekey:rotation-started` record), a version
-/// carrying AWSPENDING counts as pending even if it is also current: the
-/// next run then verifies and finishes it instead of taking it as done.
-fn current_and_pending(info: &SecretInfo) -> (Option<&str>, Option<&str>) {
+/// rotation is recorded as in flight (`in_flight`: the secret carries a
+/// `rekey:rotation-started` record), a version carrying AWSPENDING counts as
+/// pending even if it is also current: the next run then verifies and
+/// finishes it instead of taking it as done.
+fn current_and_pending(info: &SecretInfo, in_flight: bool) -> (Option<&str>, Option<&str>) {
     let current = info.version_with(STAGE_CURRENT);
     let pending = info.version_with(STAGE_PENDING);
-    let in_flight = !records_of(&info.tags).is_empty();
     match (current, pending) {
         (Some(c), Some(p)) if c == p && in_flight => (None, Some(p)),
         (Some(c), Some(p)) if c == p => (Some(c), None),
@@ -242,8 +242,8 @@ fn current_and_pending(info: &SecretInfo) -> (Option<&str>, Option<&str>) {
 
 /// Secret facts from the listing alone (no value reads).
 fn secret_facts(info: &SecretInfo) -> SecretFacts {
-    let (current_version, pending_version) = current_and_pending(info);
     let records = records_of(&info.tags);
+    let (current_version, pending_version) = current_and_pending(info, !records.is_empty());
     let record = combined(&records);
     SecretFacts {
         arn: info.arn.clone(),
@@ -264,7 +264,8 @@ async fn complete_secret_facts<S: SecretStore>(
     info: &SecretInfo,
     facts: &mut SecretFacts,
 ) -> PortResult<()> {
-    let (current_version, pending_version) = current_and_pending(info);
+    // The facts were made from the same listing: their records are its records.
+    let (current_version, pending_version) = current_and_pending(info, !facts.rotation_record_tags.is_empty());
     for (version, slot) in [(current_version, &mut facts.current_key_id), (pending_version, &mut facts.pending_key_id)]
     {
         if let (Some(version), None) = (version, slot.as_ref()) {

@@ -421,9 +421,9 @@ async fn claim<P: Platform>(ctx: &ExecContext<'_, P>, user: &UserFacts, how: Cla
         return Err(e);
     }
     let current = confirmed.version_with(STAGE_CURRENT).map(str::to_string);
-    // This run's record first, then the ended ones (those taken over too).
-    let mut records: Vec<String> = records.into_iter().map(|(key, _)| key).filter(|key| *key != own).collect();
-    records.insert(0, own);
+    // This run's record (checked above to be there) and the ended ones,
+    // those taken over included: the finished rotation removes them all.
+    let records = records.into_iter().map(|(key, _)| key).collect();
     Ok(Claimed { arn, current, seen: Some(confirmed), records })
 }
 
